@@ -1,0 +1,1 @@
+"""Submit-file templates with the JobMon wrapper injected, and their renderer."""
