@@ -108,3 +108,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         foreign=_save(root, "foreign", P.make_user_cert(foreign_ca, "/DC=net/DC=elsewhere/CN=Mallory")),
         foreign_ca_file=foreign_ca_file,
     )
+
+
+@pytest.fixture(scope="session")
+def condor_fixtures() -> Path:
+    """The recordings from a real HTCondor pool (../shared/condor-fixtures beside the clone)."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "condor-fixtures"
+    assert path.is_dir(), f"HTCondor recordings not found at {path}"
+    return path
