@@ -1,0 +1,259 @@
+"""LocalPool with real subprocesses, real files, real SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import classad2
+import htcondor2
+import pytest
+
+from jobmon.errors import NotFound, UsageError
+from jobmon.jobstate import State, exit_of, state_of
+from jobmon.pools.base import JobAction, NodeAction
+from jobmon.pools.local import LocalPool
+
+
+def wait_for(pred, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ad_of(pool: LocalPool, job: str) -> classad2.ClassAd | None:
+    c, p = job.split(".")
+    cons = f"ClusterId == {c} && ProcId == {p}"
+    found = pool.query(cons) or pool.history(cons)
+    return found[0] if found else None
+
+
+def ended(pool: LocalPool, job: str) -> classad2.ClassAd:
+    def done():
+        ad = ad_of(pool, job)
+        return ad if ad is not None and state_of(ad).ended else None
+    return wait_for(done, what=f"job {job} to end")
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    d = tmp_path / "submitdir"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture()
+def pool(tmp_path: Path):
+    p = LocalPool(tmp_path / "state", slots=2, hostname="node01.example.org")
+    yield p
+    p.kill_all()
+    p.close()
+
+
+def script(d: Path, name: str, body: str) -> Path:
+    path = d / name
+    path.write_text("#!/bin/sh\n" + textwrap.dedent(body))
+    path.chmod(0o755)
+    return path
+
+
+def sub(text: str) -> htcondor2.Submit:
+    return htcondor2.Submit(textwrap.dedent(text))
+
+
+def test_exit_code_output_files_and_log(pool: LocalPool, workdir: Path) -> None:
+    script(workdir, "job.sh", """\
+        echo "args: $1|$2"
+        cat input.txt > copied.txt
+        echo err >&2
+        mkdir subdir; echo x > subdir/inner.txt
+        exit 3
+        """)
+    (workdir / "input.txt").write_text("payload input\n")
+    res = pool.submit(sub("""\
+        executable = job.sh
+        arguments = "one 'two words'"
+        transfer_input_files = input.txt
+        output = out.$(Cluster).$(Process)
+        error = err.$(Cluster).$(Process)
+        log = job.log
+        +JobMonEnabled = true
+        queue
+        """), iwd=str(workdir), owner_dn="/CN=Alice")
+    assert res.count == 1
+    ad = ended(pool, f"{res.cluster}.0")
+    assert ad["JobStatus"] == 4
+    assert exit_of(ad) == (3, None)
+    assert ad["ExitBySignal"] is False
+    assert ad["JobMonEnabled"] is True
+    assert ad["JobMonOwnerDN"] == "/CN=Alice"
+    assert ad["RemoteHost"].endswith("@node01.example.org")
+    assert (workdir / f"out.{res.cluster}.0").read_text() == "args: one|two words\n"
+    assert (workdir / f"err.{res.cluster}.0").read_text() == "err\n"
+    # new top-level files come back; the unchanged input and subdirectories do not
+    assert (workdir / "copied.txt").read_text() == "payload input\n"
+    assert not (workdir / "subdir").exists()
+    events = (workdir / "job.log").read_text()
+    assert events.startswith(f"000 ({res.cluster:03d}.000.000) ")
+    assert "001 (" in events and "(1) Normal termination (return value 3)" in events
+    assert events.rstrip().endswith("...")
+
+
+def test_listed_output_files_only_and_missing_one_holds(pool: LocalPool, workdir: Path) -> None:
+    script(workdir, "job.sh", "echo a > a.txt; echo b > b.txt\n")
+    res = pool.submit(sub("executable = job.sh\ntransfer_output_files = b.txt\nqueue\n"),
+                      iwd=str(workdir))
+    ended(pool, f"{res.cluster}.0")
+    assert (workdir / "b.txt").exists() and not (workdir / "a.txt").exists()
+    res2 = pool.submit(sub("executable = job.sh\ntransfer_output_files = nope.txt\nqueue\n"),
+                       iwd=str(workdir))
+    held = wait_for(lambda: [a for a in pool.query(f"ClusterId == {res2.cluster}")
+                             if a["JobStatus"] == 5], what="hold")
+    assert "nope.txt" in held[0]["HoldReason"]
+
+
+def test_signal_has_no_exit_code(pool: LocalPool, workdir: Path) -> None:
+    script(workdir, "job.sh", "kill -SEGV $$\n")
+    res = pool.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
+    ad = ended(pool, f"{res.cluster}.0")
+    assert ad["JobStatus"] == 4
+    assert ad["ExitBySignal"] is True and ad["ExitSignal"] == signal.SIGSEGV
+    assert "ExitCode" not in ad
+    assert exit_of(ad) == (None, signal.SIGSEGV)
+
+
+def test_queue_from_macros_and_constraint(pool: LocalPool, workdir: Path) -> None:
+    res = pool.submit(sub("""\
+        executable = /bin/echo
+        arguments = "$(Process) $(name)"
+        output = o.$(Process).txt
+        +Tag = "$(name)"
+        queue name from (
+          alpha
+          beta
+        )
+        """), iwd=str(workdir))
+    assert res.procs == (0, 1)
+    for p in res.procs:
+        ended(pool, f"{res.cluster}.{p}")
+    assert (workdir / "o.0.txt").read_text() == "0 alpha\n"
+    assert (workdir / "o.1.txt").read_text() == "1 beta\n"
+    beta = pool.history(f'Tag == "beta" && ClusterId == {res.cluster}')
+    assert [a["ProcId"] for a in beta] == [1]
+    with pytest.raises(UsageError):
+        pool.query("ClusterId ==")
+
+
+def test_priority_then_fifo(tmp_path: Path, workdir: Path) -> None:
+    pool = LocalPool(tmp_path / "state", slots=1, start=False)
+    try:
+        pool.node_action(pool.hostname, NodeAction.DRAIN)
+        order = workdir / "order.txt"
+        for name, prio in (("low1", 0), ("low2", 0), ("high", 5)):
+            pool.submit(sub(f"executable = /bin/sh\narguments = \"-c 'echo {name} >> {order}'\"\n"
+                            f"priority = {prio}\nqueue\n"), iwd=str(workdir))
+        pool._thread.start()
+        pool.node_action(pool.hostname, NodeAction.UNDRAIN)
+        wait_for(lambda: order.exists() and len(order.read_text().split()) == 3, what="3 jobs")
+        assert order.read_text().split() == ["high", "low1", "low2"]
+    finally:
+        pool.close()
+
+
+def test_remove_kills_process_group(pool: LocalPool, workdir: Path) -> None:
+    script(workdir, "job.sh", "sleep 300 & echo $! > child.pid; wait\n")
+    res = pool.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
+    sandbox = pool.root / "execute" / f"dir_{res.cluster}.0"
+    pid_file = sandbox / "child.pid"
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="child pid")
+    child = int(pid_file.read_text())
+    assert pool.act(JobAction.REMOVE, f"ClusterId == {res.cluster}", "test") == 1
+    ad = ended(pool, f"{res.cluster}.0")
+    assert ad["JobStatus"] == 3 and "test" in ad["RemoveReason"]
+    assert ad["ExitBySignal"] is True and "ExitCode" not in ad
+
+    def gone() -> bool:
+        try:
+            return Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
+        except OSError:
+            return True
+    wait_for(gone, what="child killed")
+
+
+def test_restart_adopts_running_job(tmp_path: Path, workdir: Path) -> None:
+    state = tmp_path / "state"
+    gate = workdir / "gate"
+    script(workdir, "job.sh", f"while [ ! -e {gate} ]; do sleep 0.1; done; echo done > result.txt\n")
+    first = LocalPool(state, slots=1)
+    res = first.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
+    wait_for(lambda: ad_of(first, f"{res.cluster}.0")["JobStatus"] == 2, what="running")
+    first.close()
+    second = LocalPool(state, slots=1)
+    try:
+        ad = ad_of(second, f"{res.cluster}.0")
+        assert ad is not None and ad["JobStatus"] == 2
+        gate.touch()
+        ad = ended(second, f"{res.cluster}.0")
+        assert exit_of(ad) == (0, None)
+        assert (workdir / "result.txt").read_text() == "done\n"
+        # cluster ids keep counting after a restart
+        assert second.submit(sub("executable = /bin/true\nqueue\n"), iwd=str(workdir)).cluster == res.cluster + 1
+    finally:
+        second.kill_all()
+        second.close()
+
+
+def test_restart_requeues_job_whose_process_died(tmp_path: Path, workdir: Path) -> None:
+    state = tmp_path / "state"
+    gate = workdir / "gate"
+    script(workdir, "job.sh", f"while [ ! -e {gate} ]; do sleep 0.1; done\n")
+    first = LocalPool(state, slots=1)
+    res = first.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
+    wait_for(lambda: ad_of(first, f"{res.cluster}.0")["JobStatus"] == 2, what="running")
+    first.close()
+    pid = int(ad_of_raw(first, res.cluster)["JobMonShepherdPid"])
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{pid}/cmdline").exists()
+             or not Path(f"/proc/{pid}/cmdline").read_bytes(), what="shepherd gone")
+    gate.touch()
+    second = LocalPool(state, slots=1)
+    try:
+        ad = ended(second, f"{res.cluster}.0")
+        assert ad["JobStatus"] == 4 and ad["JobRunCount"] == 2
+    finally:
+        second.close()
+
+
+def ad_of_raw(pool: LocalPool, cluster: int) -> classad2.ClassAd:
+    return pool._ads[(cluster, 0)]
+
+
+def test_hold_release_and_nodes(pool: LocalPool, workdir: Path) -> None:
+    pool.node_action("node01.example.org", NodeAction.OFF)
+    res = pool.submit(sub("executable = /bin/true\nqueue 2\n"), iwd=str(workdir))
+    assert res.procs == (0, 1)
+    assert pool.nodes()[0].state in ("off",)
+    assert pool.act(JobAction.HOLD, f"ClusterId == {res.cluster} && ProcId == 0") == 1
+    assert pool.query(f"ClusterId == {res.cluster} && JobStatus == 5", ["HoldReason"])
+    assert pool.act(JobAction.RELEASE, f"ClusterId == {res.cluster}") == 1
+    pool.node_action("node01.example.org", NodeAction.ON)
+    for p in res.procs:
+        assert ended(pool, f"{res.cluster}.{p}")["ExitCode"] == 0
+    with pytest.raises(NotFound):
+        pool.node_action("elsewhere", NodeAction.DRAIN)
+    info = pool.nodes()[0]
+    assert info.slots_total == 2 and info.state == "up"
+
+
+def test_python_exit_code_through_pyz_rule(pool: LocalPool, workdir: Path) -> None:
+    res = pool.submit(sub(f"executable = {sys.executable}\narguments = \"-c 'raise SystemExit(7)'\"\nqueue\n"),
+                      iwd=str(workdir))
+    assert ended(pool, f"{res.cluster}.0")["ExitCode"] == 7
