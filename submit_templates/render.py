@@ -30,7 +30,12 @@ from typing import Any, Callable
 import jinja2
 
 from jobmon.errors import UsageError
-from submit_templates.quoting import escape_macros, quote_arguments, quote_environment, split_environment
+from submit_templates.quoting import (
+    escape_macros,
+    quote_arguments,
+    quote_environment,
+    split_environment,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 SUFFIX = ".sub.j2"
