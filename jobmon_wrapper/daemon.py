@@ -1,0 +1,223 @@
+"""The daemon beside the payload: register, long-poll, serve requests, heartbeat, finish.
+
+All of it runs in daemon threads. Every exception is caught at the boundary of
+its loop and reported once on stderr (``jobmon: ...``); nothing here can stop
+or delay the payload, and the wrapper never waits for it longer than
+``wrapper.FINISH_WAIT`` after the payload has ended.
+"""
+
+import os
+import random
+import threading
+import time
+import xmlrpc.client
+from typing import Any, Dict, Optional
+
+from jobmon_wrapper import log, protocol
+from jobmon_wrapper.config import Config
+from jobmon_wrapper.faults import NOT_REGISTERED
+from jobmon_wrapper.progress import Progress
+from jobmon_wrapper.transport import RelayClient, basic_auth, make_context, read_credential
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 60.0
+DEFAULT_POLL_WAIT = 30.0
+DEFAULT_HEARTBEAT = 60.0
+CALL_TIMEOUT = 30.0
+
+
+class Backoff(object):
+    """Capped exponential backoff with full jitter."""
+
+    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> None:
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.base * (2 ** min(self.failures, 30)))
+        self.failures += 1
+        return random.uniform(ceiling / 2.0, ceiling)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def _number(value: Any, default: float, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return min(high, max(low, float(value)))
+
+
+def _guard(name: str, target: Any) -> None:
+    """Run a daemon thread's body; if it ever dies, say so once and end quietly."""
+    try:
+        if os.environ.get("JOBMON_TEST_CRASH") == name:
+            raise RuntimeError("crash injected by JOBMON_TEST_CRASH")
+        target()
+    except BaseException as exc:  # noqa: BLE001 - the payload must never notice
+        log.say("daemon thread %s stopped (%s: %s)" % (name, type(exc).__name__, exc),
+                key="crash-" + name)
+
+
+class Daemon(object):
+    def __init__(self, cfg: Config, payload_pid: int, start_time: float,
+                 progress: Optional[Progress] = None, job: Optional[str] = None) -> None:
+        if not cfg.relay:
+            raise ValueError("no relay URL")
+        self.cfg = cfg
+        self.job = job or cfg.job_id or "%s:%d" % (os.uname()[1], os.getpid())
+        self.progress = progress
+        self.ctx = protocol.Context(cfg.sandbox, os.getpid(), payload_pid, cfg.allow_shell)
+        self.info = protocol.register_info(self.job, cfg.sandbox, payload_pid, start_time,
+                                           cfg.argv, cfg.user)
+        context = None
+        if cfg.relay.startswith("https:"):
+            context = make_context(cfg.ca_file, cfg.ca_dir, cfg.cert_file, cfg.key_file)
+        token = read_credential(cfg.credential)
+        auth = basic_auth(token) if token else None
+        self.poll_wait = DEFAULT_POLL_WAIT
+        self.heartbeat = DEFAULT_HEARTBEAT
+        self._base = RelayClient(cfg.relay, context, auth, CALL_TIMEOUT)
+        self._poller = self._base.clone()
+        self._poster = self._base.clone()
+        self._post_lock = threading.Lock()
+        self._session_lock = threading.Lock()
+        self.session: Optional[str] = None
+        self.registered = threading.Event()
+        self.stopping = threading.Event()
+        self.requests_served = 0
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        for name, target in (("jobmon-poll", self._poll_loop),
+                             ("jobmon-heartbeat", self._heartbeat_loop)):
+            t = threading.Thread(target=_guard, args=(name, target), name=name)
+            t.daemon = True
+            t.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.ctx.stop.set()
+
+    def finish(self, final: Dict[str, Any], deadline: float) -> bool:
+        """Post the final status if a session exists and time allows."""
+        self.stop()
+        session = self.session
+        remaining = deadline - time.time()
+        if session is None or remaining <= 0.05:
+            return False
+        client = self._base.clone(timeout=remaining)
+        try:
+            client.call("jobmon.finish", session, final)
+            return True
+        finally:
+            client.close()
+
+    # -- loops -------------------------------------------------------------
+    def _register(self) -> None:
+        reply = self._poller.call("jobmon.register", self.info)
+        if not isinstance(reply, dict) or not isinstance(reply.get("session"), str):
+            raise ValueError("relay sent a bad register reply")
+        self.poll_wait = _number(reply.get("poll_wait"), DEFAULT_POLL_WAIT, 1.0, 300.0)
+        self.heartbeat = _number(reply.get("heartbeat"), DEFAULT_HEARTBEAT, 1.0, 3600.0)
+        self._poller.timeout = self.poll_wait + CALL_TIMEOUT
+        self._poller.close()
+        with self._session_lock:
+            self.session = reply["session"]
+        self.registered.set()
+
+    def _forget(self, session: Optional[str]) -> None:
+        with self._session_lock:
+            if self.session == session:
+                self.session = None
+                self.registered.clear()
+
+    def _poll_loop(self) -> None:
+        backoff = Backoff()
+        while not self.stopping.is_set():
+            session = self.session
+            try:
+                if session is None:
+                    self._register()
+                    backoff.reset()
+                    continue
+                requests = self._poller.call("jobmon.poll", session, float(self.poll_wait))
+                backoff.reset()
+                if not isinstance(requests, list):
+                    raise ValueError("relay sent a bad poll reply")
+                for req in requests:
+                    if isinstance(req, dict):
+                        self._dispatch(req)
+                continue
+            except xmlrpc.client.Fault as fault:
+                if fault.faultCode == NOT_REGISTERED:
+                    self._forget(session)
+                    delay = 0.0 if backoff.failures == 0 else backoff.next()
+                    backoff.failures += 1
+                    self.stopping.wait(delay)
+                    continue
+                log.say("relay refused %s: fault %s %s"
+                        % ("register" if session is None else "poll", fault.faultCode,
+                           fault.faultString), key="poll-fault-%s" % fault.faultCode)
+            except Exception as exc:  # noqa: BLE001 - loop boundary: never reach the payload
+                log.say("relay %s not reachable (%s: %s); retrying with backoff"
+                        % (self.cfg.relay, type(exc).__name__, exc),
+                        key="poll-%s" % type(exc).__name__)
+            self.stopping.wait(backoff.next())
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(self.heartbeat if self.registered.is_set() else 1.0):
+            session = self.session
+            if session is None:
+                continue
+            try:
+                snap = self.progress.snapshot() if self.progress is not None else None
+                status = protocol.heartbeat_status(self.ctx, snap)
+                self._post("jobmon.heartbeat", session, status)
+            except xmlrpc.client.Fault as fault:
+                if fault.faultCode == NOT_REGISTERED:
+                    self._forget(session)
+                else:
+                    log.say("heartbeat refused: fault %s %s"
+                            % (fault.faultCode, fault.faultString), key="heartbeat-fault")
+            except Exception as exc:  # noqa: BLE001 - loop boundary
+                log.say("heartbeat failed (%s: %s)" % (type(exc).__name__, exc),
+                        key="heartbeat-%s" % type(exc).__name__)
+
+    # -- requests ----------------------------------------------------------
+    def _dispatch(self, req: Dict[str, Any]) -> None:
+        t = threading.Thread(target=self._serve, args=(req,), name="jobmon-op")
+        t.daemon = True
+        t.start()
+
+    def _serve(self, req: Dict[str, Any]) -> None:
+        session = self.session
+        try:
+            result = protocol.handle(self.ctx, req)
+            self.requests_served += 1
+            if result is None or session is None:
+                return
+            rid = str(req.get("id", ""))
+            for attempt in (0, 1):
+                try:
+                    self._post("jobmon.result", session, rid, result)
+                    return
+                except xmlrpc.client.Fault:
+                    raise
+                except Exception:  # noqa: BLE001 - one retry on a fresh connection
+                    if attempt:
+                        raise
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == NOT_REGISTERED:
+                self._forget(session)
+            else:
+                log.say("result refused: fault %s %s" % (fault.faultCode, fault.faultString),
+                        key="result-fault-%s" % fault.faultCode)
+        except Exception as exc:  # noqa: BLE001 - loop boundary
+            log.say("request %r failed (%s: %s)" % (req.get("op"), type(exc).__name__, exc),
+                    key="serve-%s" % type(exc).__name__)
+
+    def _post(self, method: str, *params: Any) -> Any:
+        with self._post_lock:
+            return self._poster.call(method, *params)

@@ -1,0 +1,118 @@
+"""The daemon's side of docs/PROTOCOL.md as pure functions: request -> result.
+
+No sockets here: ``handle(ctx, request)`` takes one request struct from
+``jobmon.poll`` and returns the struct to post with ``jobmon.result`` (or
+None for ``cancel``, which posts nothing).
+"""
+
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from jobmon_wrapper import __version__, ops, procs
+from jobmon_wrapper.faults import EXEC_FAILED, OpFault
+from jobmon_wrapper.sandbox import Sandbox
+
+CAPABILITIES = ["exec", "read", "list", "stat", "ps", "cancel"]
+
+
+class Context(object):
+    """What the operations need to know about the job they serve."""
+
+    def __init__(self, sandbox: str, wrapper_pid: int, payload_pid: Optional[int] = None,
+                 allow_shell: bool = True) -> None:
+        self.box = Sandbox(sandbox)
+        self.wrapper_pid = wrapper_pid
+        self.payload_pid = payload_pid
+        self.allow_shell = allow_shell
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._running: Dict[str, ops.Running] = {}
+
+    def track(self, request_id: str, running: "ops.Running") -> None:
+        with self._lock:
+            self._running[request_id] = running
+
+    def untrack(self, request_id: str) -> None:
+        with self._lock:
+            self._running.pop(request_id, None)
+
+    def cancel(self, request_id: str) -> bool:
+        with self._lock:
+            running = self._running.get(request_id)
+        if running is None:
+            return False
+        running.kill("cancel")
+        return True
+
+
+def handle(ctx: Context, request: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Run one request; faults become ``{"fault": code, "message": text}``."""
+    rid = str(request.get("id", ""))
+    op = request.get("op")
+    args = request.get("args") or {}
+    if not isinstance(args, dict):
+        args = {}
+    try:
+        if op == "exec":
+            try:
+                return ops.run_exec(ctx.box, args, ctx.allow_shell,
+                                    register=lambda r: ctx.track(rid, r))
+            finally:
+                ctx.untrack(rid)
+        if op == "read":
+            return ops.read(ctx.box, args, ctx.wrapper_pid, ctx.stop)
+        if op == "list":
+            return ops.listdir(ctx.box, args, ctx.wrapper_pid)
+        if op == "stat":
+            return ops.stat(ctx.box, args, ctx.wrapper_pid)
+        if op == "ps":
+            return procs.ps(ctx.wrapper_pid)
+        if op == "cancel":
+            target = args.get("request")
+            if isinstance(target, str):
+                ctx.cancel(target)
+            return None
+        raise OpFault(EXEC_FAILED, "unknown operation %r" % (op,))
+    except OpFault as fault:
+        return fault.as_result()
+
+
+def register_info(job: str, sandbox: str, payload_pid: int, start_time: float,
+                  argv: List[str], user: Optional[str]) -> Dict[str, Any]:
+    """The ``info`` struct of ``jobmon.register``."""
+    if not user:
+        try:
+            import pwd
+
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError):
+            user = str(os.getuid())
+    return {
+        "job": job,
+        "host": socket.getfqdn(),
+        "sandbox": sandbox,
+        "pid": payload_pid,
+        "wrapper_pid": os.getpid(),
+        "wrapper_version": __version__,
+        "start_time": float(start_time),
+        "argv": list(argv),
+        "user": user,
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "capabilities": list(CAPABILITIES),
+    }
+
+
+def heartbeat_status(ctx: Context, progress: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    status: Dict[str, Any] = {"time": time.time()}
+    if progress:
+        status["progress"] = progress
+    root = ctx.payload_pid if ctx.payload_pid is not None else ctx.wrapper_pid
+    try:
+        status["resources"] = procs.resources(root)
+    except OSError:
+        pass
+    return status

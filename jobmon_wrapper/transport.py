@@ -1,0 +1,138 @@
+"""XML-RPC over HTTPS to the relay, with verification, identity and timeouts.
+
+* The relay's certificate is verified against a CA file (``--ca-file``,
+  ``JOBMON_CA_FILE`` or ``jobmon-ca.pem`` shipped in the sandbox) and/or the
+  hashed CA directory ``X509_CERT_DIR``; with neither, the system's defaults.
+* The job proves who it is with the per-job credential (HTTP Basic
+  ``jobmon-job:<token>``) and/or a client certificate (``X509_USER_PROXY``,
+  or ``--certfile``/``--keyfile`` in attach mode).
+"""
+
+import base64
+import http.client
+import ssl
+import xmlrpc.client
+from typing import Any, List, Optional, Tuple
+
+CREDENTIAL_USER = "jobmon-job"
+
+
+def make_context(ca_file: Optional[str] = None, ca_dir: Optional[str] = None,
+                 cert_file: Optional[str] = None,
+                 key_file: Optional[str] = None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = True
+    if ca_file or ca_dir:
+        ctx.load_verify_locations(cafile=ca_file, capath=ca_dir)
+    else:
+        ctx.load_default_certs()
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file or cert_file)
+    return ctx
+
+
+def read_credential(path: Optional[str]) -> Optional[str]:
+    if not path:
+        return None
+    with open(path, "r", encoding="ascii", errors="replace") as f:
+        token = f.read().strip()
+    return token or None
+
+
+def basic_auth(token: str) -> str:
+    raw = ("%s:%s" % (CREDENTIAL_USER, token)).encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+class _Mixin(object):
+    timeout = 30.0
+    auth: Optional[str] = None
+
+    def send_headers(self, connection: Any, headers: List[Tuple[str, str]]) -> None:
+        if self.auth:
+            headers = list(headers) + [("Authorization", self.auth)]
+        for key, val in headers:
+            connection.putheader(key, val)
+
+
+class HTTPSTransport(_Mixin, xmlrpc.client.SafeTransport):
+    def __init__(self, context: ssl.SSLContext, auth: Optional[str], timeout: float) -> None:
+        xmlrpc.client.SafeTransport.__init__(self, context=context)
+        self.ssl_context = context
+        self.auth = auth
+        self.timeout = timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPSConnection:
+        if self._connection[1] is not None and host == self._connection[0]:
+            return self._connection[1]  # type: ignore[return-value]
+        chost, self._extra_headers, _x509 = self.get_host_info(host)
+        conn = http.client.HTTPSConnection(chost, timeout=self.timeout,
+                                           context=self.ssl_context)
+        self._connection = host, conn
+        return conn
+
+
+class HTTPTransport(_Mixin, xmlrpc.client.Transport):
+    """Plain HTTP, only for tests and loopback relays."""
+
+    def __init__(self, auth: Optional[str], timeout: float) -> None:
+        xmlrpc.client.Transport.__init__(self)
+        self.auth = auth
+        self.timeout = timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        if self._connection[1] is not None and host == self._connection[0]:
+            return self._connection[1]
+        chost, self._extra_headers, _x509 = self.get_host_info(host)
+        conn = http.client.HTTPConnection(chost, timeout=self.timeout)
+        self._connection = host, conn
+        return conn
+
+
+class RelayClient(object):
+    """One connection to the relay (not thread-safe: one per thread or behind a lock)."""
+
+    def __init__(self, url: str, context: Optional[ssl.SSLContext], auth: Optional[str],
+                 timeout: float) -> None:
+        self.url = url
+        self.context = context
+        self.auth = auth
+        self.timeout = timeout
+        self._proxy: Optional[xmlrpc.client.ServerProxy] = None
+        self._transport: Any = None
+
+    def _get(self) -> xmlrpc.client.ServerProxy:
+        if self._proxy is None:
+            if self.url.startswith("https:"):
+                if self.context is None:
+                    raise ValueError("no TLS context for %s" % self.url)
+                self._transport = HTTPSTransport(self.context, self.auth, self.timeout)
+            else:
+                self._transport = HTTPTransport(self.auth, self.timeout)
+            self._proxy = xmlrpc.client.ServerProxy(self.url, transport=self._transport,
+                                                    allow_none=False)
+        return self._proxy
+
+    def call(self, method: str, *params: Any) -> Any:
+        proxy = self._get()
+        try:
+            return getattr(proxy, method)(*params)
+        except xmlrpc.client.Fault:
+            raise
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except OSError:
+                pass
+        self._proxy = None
+        self._transport = None
+
+    def clone(self, timeout: Optional[float] = None) -> "RelayClient":
+        return RelayClient(self.url, self.context, self.auth,
+                           self.timeout if timeout is None else timeout)
