@@ -1,4 +1,8 @@
-"""Entry point of ``jobmon-wrapper`` (console script and zipapp)."""
+"""Entry point of ``jobmon-wrapper`` (console script and zipapp).
+
+``jobmon-wrapper --attach ...`` (or the zipapp called through a link named
+``jobmon-daemon``) runs attach mode, see attach.py.
+"""
 
 import os
 import sys
@@ -9,6 +13,12 @@ from jobmon_wrapper import config
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    invoked = os.path.basename(sys.argv[0]) if argv is None else ""
+    if invoked.startswith("jobmon-daemon") or (args and args[0] == "--attach"):
+        from jobmon_wrapper import attach
+
+        attach.main(args[1:] if args and args[0] == "--attach" else args)
+        return
     if args and args[0] == "--version":
         from jobmon_wrapper import __version__
         print("jobmon-wrapper " + __version__)
