@@ -1,0 +1,106 @@
+"""The jobs page (``/``) and its live feed (``/events``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from relay.faults import RelayFault
+from relay.web import backend
+from relay.web.common import EventStream, job_id, page_handler
+from relay.web.context import Viewer, WebContext
+from relay.web.format import STATES
+
+#: how long an idle live feed waits before refreshing the farm status anyway
+IDLE_REFRESH = 15.0
+
+
+def _filters(request: web.Request, viewer: Viewer) -> tuple[str, bool]:
+    state = request.query.get("state", "")
+    if state not in STATES:
+        state = ""
+    all_jobs = viewer.admin and request.query.get("all") == "1"
+    return state, all_jobs
+
+
+async def _jobs_view(ctx: WebContext, viewer: Viewer, state: str, all_jobs: bool) -> dict[str, Any]:
+    error = ""
+    try:
+        jobs = await backend.joblist(ctx.core, viewer.identity, {"all": True} if all_jobs else {})
+    except RelayFault as fault:
+        jobs, error = [], fault.message
+    jobs.sort(key=lambda j: (int(j.get("cluster", 0) or 0), int(j.get("proc", 0) or 0)), reverse=True)
+    counts: dict[str, int] = {"all": len(jobs)}
+    for j in jobs:
+        counts[str(j.get("state"))] = counts.get(str(j.get("state")), 0) + 1
+    shown = [j for j in jobs if not state or j.get("state") == state]
+    return {
+        "jobs": shown, "counts": counts, "states": STATES, "state": state, "error": error,
+        "all_jobs": all_jobs, "show_owner": all_jobs,
+    }
+
+
+@page_handler
+async def jobs_page(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.StreamResponse:
+    state, all_jobs = _filters(request, viewer)
+    view = await _jobs_view(ctx, viewer, state, all_jobs)
+    farm = await backend.farm_status(ctx.core, viewer.identity)
+    query = "&".join(p for p in (f"state={state}" if state else "", "all=1" if all_jobs else "") if p)
+    return ctx.page(
+        request, "jobs.html", viewer, page="jobs", farm=farm,
+        events_url="/events" + (f"?{query}" if query else ""), **view,
+    )
+
+
+async def _job_parts(ctx: WebContext, viewer: Viewer, job: str) -> dict[str, str]:
+    from relay.web.job import job_view  # the job page's own rendering
+
+    data = await backend.status(ctx.core, viewer.identity, job)
+    view = job_view(data)
+    return {
+        name: ctx.render_str(f"_job_{name}.html", **view)
+        for name in ("head", "progress", "details", "resources")
+    }
+
+
+@page_handler
+async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.StreamResponse:
+    """Server-sent events: ``jobs`` (rows and filter counts) or ``job`` (one job's parts), ``farm``."""
+    job = job_id(request) if "job" in request.match_info else ""
+    state, all_jobs = _filters(request, viewer)
+    stream = EventStream(request)
+    await stream.open()
+    last: dict[str, Any] = {}
+    seen = ctx.changes.generation
+    try:
+        while not ctx.stopping.is_set():
+            if job:
+                try:
+                    parts = await _job_parts(ctx, viewer, job)
+                except RelayFault as fault:
+                    await stream.send("fault", {"message": fault.message})
+                    break
+                if parts != last.get("job"):
+                    await stream.send("job", {"parts": parts})
+                    last["job"] = parts
+            else:
+                view = await _jobs_view(ctx, viewer, state, all_jobs)
+                payload = {
+                    "rows": ctx.render_str("_jobrows.html", **view),
+                    "filters": ctx.render_str("_filters.html", **view),
+                }
+                if payload != last.get("jobs"):
+                    await stream.send("jobs", payload)
+                    last["jobs"] = payload
+            farm = await backend.farm_status(ctx.core, viewer.identity)
+            if farm and farm != last.get("farm"):
+                await stream.send("farm", {"html": ctx.render_str("_farm.html", farm=farm)})
+                last["farm"] = farm
+            generation = await ctx.changes.wait(seen, IDLE_REFRESH)
+            if generation == seen:
+                await stream.ping()
+            seen = generation
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return stream.response
