@@ -14,7 +14,7 @@ import htcondor2
 import pytest
 
 from jobmon.errors import NotFound, UsageError
-from jobmon.jobstate import State, exit_of, state_of
+from jobmon.jobstate import exit_of, state_of
 from jobmon.pools.base import JobAction, NodeAction
 from jobmon.pools.local import LocalPool
 

@@ -1,0 +1,1 @@
+"""The ``jobmon`` command: one module per command (``cmd_*.py``), wired in ``main.py``."""

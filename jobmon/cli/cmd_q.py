@@ -1,0 +1,193 @@
+"""``jobmon q`` and ``jobmon status``: job lists, one job's status, live views."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from jobmon.cli.common import Context, cluster_jobs, exit_text, fmt_duration, fmt_time
+from jobmon.errors import JobmonError
+from jobmon.jobid import JobId
+
+REFRESH = 2.0
+ENDED = ("finished", "removed")
+
+
+def _filter(ctx: Context) -> dict[str, Any]:
+    a = ctx.args
+    flt: dict[str, Any] = {}
+    if a.all:
+        flt["all"] = True
+    if a.constraint:
+        flt["constraint"] = a.constraint
+    if a.job:
+        flt["cluster"] = JobId.parse(a.job).cluster
+    return flt
+
+
+def _progress(job: Mapping[str, Any]) -> str:
+    p = job.get("progress") or {}
+    done, total = p.get("done"), p.get("total")
+    if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total:
+        return f"{done:,.0f}/{total:,.0f} ({100 * done / total:.0f}%)"
+    if isinstance(done, (int, float)):
+        return f"{done:,.0f}"
+    return str(p.get("text", ""))[:30]
+
+
+def _runtime(job: Mapping[str, Any]) -> str:
+    start = job.get("started")
+    if not isinstance(start, (int, float)):
+        return "-"
+    end = job.get("ended") if isinstance(job.get("ended"), (int, float)) else time.time()
+    return fmt_duration(float(end) - float(start))  # type: ignore[arg-type]
+
+
+def job_table(jobs: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("ID", "OWNER", "STATE", "SUBMITTED", "RUN TIME", "HOST", "PROGRESS", "EXIT", "CMD"):
+        t.add_column(col, no_wrap=col != "CMD", overflow="ellipsis")
+    for j in jobs:
+        state = str(j.get("state", "?"))
+        if state == "running" and j.get("connected") is False:
+            state = "running*"
+        t.add_row(str(j.get("id")), str(j.get("owner", "-")), state, fmt_time(j.get("submitted")),
+                  _runtime(j), str(j.get("host", "-")), _progress(j), exit_text(j),
+                  " ".join([str(j.get("cmd", ""))] + [str(a) for a in (j.get("args") or [])])[:60])
+    return t
+
+
+def run_q(ctx: Context) -> int:
+    from rich.console import Console
+
+    flt = _filter(ctx)
+    jobs = ctx.client().joblist(flt)
+    if ctx.args.json:
+        ctx.json(jobs)
+        return 0
+    console = Console(file=ctx.out)
+    if not ctx.args.watch:
+        if jobs:
+            console.print(job_table(jobs))
+        _summary(ctx, jobs)
+        return 0
+    from rich.live import Live
+
+    with Live(job_table(jobs), console=console, refresh_per_second=4) as live:
+        while jobs and not all(j.get("state") in ENDED for j in jobs):
+            time.sleep(REFRESH)
+            jobs = ctx.client().joblist(flt)
+            live.update(job_table(jobs))
+    _summary(ctx, jobs)
+    return 0
+
+
+def _summary(ctx: Context, jobs: list[dict[str, Any]]) -> None:
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[str(j.get("state"))] = counts.get(str(j.get("state")), 0) + 1
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    ctx.print(f"{len(jobs)} job(s){': ' + parts if parts else ''}")
+
+
+def status_lines(job: Mapping[str, Any]) -> list[str]:
+    lines = [f"state:      {job.get('state')}" + ("" if job.get("connected", True)
+                                                 else " (monitor not connected)")]
+    for key, label in (("owner", "owner"), ("owner_dn", "owner DN"), ("host", "host")):
+        if job.get(key):
+            lines.append(f"{label + ':':<11} {job[key]}")
+    lines.append(f"submitted:  {fmt_time(job.get('submitted'))}")
+    if job.get("started"):
+        lines.append(f"started:    {fmt_time(job.get('started'))}   run time {_runtime(job)}")
+    if job.get("ended"):
+        lines.append(f"ended:      {fmt_time(job.get('ended'))}")
+    if "exit_code" in job or "signal" in job:
+        lines.append(f"exit:       {exit_text(job)}")
+    if job.get("hold_reason"):
+        lines.append(f"held:       {job['hold_reason']}")
+    prog = _progress(job)
+    if prog:
+        p = job.get("progress") or {}
+        extra = ""
+        if isinstance(p.get("rate"), (int, float)):
+            extra += f", {p['rate']:.1f}/s"
+        if isinstance(p.get("eta"), (int, float)):
+            extra += f", ETA {fmt_duration(p['eta'])}"
+        lines.append(f"progress:   {prog}{extra}")
+    cmd = " ".join([str(job.get("cmd", ""))] + [str(a) for a in (job.get("args") or [])]).strip()
+    if cmd:
+        lines.append(f"command:    {cmd}")
+    return lines
+
+
+def run_status(ctx: Context) -> int:
+    job = JobId.parse(ctx.args.job)
+    if ctx.args.watch:
+        return _watch(ctx, job)
+    if not job.is_cluster:
+        st = ctx.client().status(str(job))
+        if ctx.args.json:
+            ctx.json(st)
+        else:
+            ctx.print(f"{st.get('id', job)}")
+            for line in status_lines(st):
+                ctx.print("  " + line)
+        return 0
+    failed = 0
+    results = []
+    for j in cluster_jobs(ctx, job):
+        jid = str(j.get("id"))
+        try:
+            st = ctx.client().status(jid)
+        except JobmonError as exc:
+            failed += 1
+            ctx.print(f"{jid}: error: {exc}")
+            continue
+        results.append(st)
+        if not ctx.args.json:
+            ctx.print(jid)
+            for line in status_lines(st):
+                ctx.print(f"{jid}:  {line}")
+    if ctx.args.json:
+        ctx.json(results)
+    return 1 if failed else 0
+
+
+def _watch(ctx: Context, job: JobId) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    ids = [str(j["id"]) for j in cluster_jobs(ctx, job)] if job.is_cluster else [str(job)]
+    console = Console(file=ctx.out)
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[detail]}"))
+    with Progress(*columns, console=console, refresh_per_second=4) as bars:
+        tasks = {jid: bars.add_task(jid, total=None, detail="") for jid in ids}
+        states: dict[str, Mapping[str, Any]] = {}
+        while True:
+            for jid in ids:
+                st = ctx.client().status(jid)
+                states[jid] = st
+                p = st.get("progress") or {}
+                total = p.get("total") if isinstance(p.get("total"), (int, float)) else None
+                done = p.get("done") if isinstance(p.get("done"), (int, float)) else 0
+                detail = str(st.get("state"))
+                if isinstance(done, (int, float)) and total:
+                    detail += f"  {done:,.0f}/{total:,.0f}"
+                if isinstance(p.get("rate"), (int, float)):
+                    detail += f"  {p['rate']:.1f}/s"
+                if isinstance(p.get("eta"), (int, float)) and st.get("state") == "running":
+                    detail += f"  ETA {fmt_duration(p['eta'])}"
+                if st.get("state") in ENDED:
+                    detail += f"  exit {exit_text(st)}"
+                    if total is None:
+                        total, done = 1, 1
+                bars.update(tasks[jid], total=total, completed=done, detail=detail)
+            if all(s.get("state") in ENDED for s in states.values()):
+                break
+            time.sleep(REFRESH)
+    bad = [jid for jid, s in states.items() if s.get("state") != "finished" or s.get("exit_code", 0) != 0]
+    return 1 if bad else 0

@@ -1,0 +1,88 @@
+"""``jobmon relay``: run the relay with the embedded local pool (default) or a real pool.
+
+With no certificates configured it uses (and on first start creates) the
+zero-setup PKI in the state directory: a private CA, a host certificate and a
+certificate for the current user, who is also the relay's admin. It records
+``{url, pid}`` in ``<state_dir>/relay.json`` so the CLI on this machine finds it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import socket
+from typing import Any
+
+from jobmon.cli.common import Context
+from jobmon.pools.base import Pool
+from jobmon.settings import relay_record_path, write_relay_record
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def relay_config(ctx: Context) -> tuple[Any, str]:
+    """The RelayConfig to run and the CA file jobs should trust."""
+    from jobmon import pki
+    from relay.config import load_config
+
+    a, s = ctx.args, ctx.settings
+    base = load_config(a.relay_config, {})
+    overrides: dict[str, Any] = {"state_dir": str(s.state_dir)}
+    listen = a.listen or s.listen or (base.listen if a.relay_config else "127.0.0.1:8443")
+    host, _, port = listen.rpartition(":")
+    if port == "0":
+        listen = f"{host}:{free_port(host or '127.0.0.1')}"
+    overrides["listen"] = listen
+    local = pki.ensure_local_pki(s.state_dir, getpass.getuser())
+    if not base.host_cert and not (s.state_dir / "hostcert.pem").exists():
+        overrides["host_cert"], overrides["host_key"] = str(local.host_cert), str(local.host_key)
+    job_ca = base.ca_file or str(local.ca_cert)
+    if not base.ca_file:
+        overrides["ca_file"] = str(local.ca_cert)
+    if not base.admins:
+        overrides["admins"] = [local.user_dn]
+    return load_config(a.relay_config, overrides), job_ca
+
+
+def make_pool(ctx: Context, config: Any, job_ca: str) -> Pool:
+    kind = ctx.args.pool or ctx.settings.pool
+    if kind == "condor":
+        from jobmon.pools.condor import CondorPool
+
+        return CondorPool()
+    from jobmon.pools.local import LocalPool
+
+    return LocalPool(ctx.settings.state_dir, ctx.args.slots or ctx.settings.slots,
+                     job_env={"JOBMON_RELAY_URL": config.url, "JOBMON_CA_FILE": job_ca})
+
+
+def run(ctx: Context) -> int:
+    from relay.server import serve
+
+    if ctx.settings.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+    else:
+        logging.getLogger().setLevel(logging.INFO)
+    config, job_ca = relay_config(ctx)
+    pool = make_pool(ctx, config, job_ca)
+    record = write_relay_record(ctx.settings.state_dir, config.url, os.getpid(), pool=pool.kind)
+    print(f"jobmon relay: serving {config.url} with the {pool.kind} pool ({pool.address})", flush=True)
+    try:
+        serve(config, pool)
+    finally:
+        pool.close()
+        try:
+            import json
+
+            if json.loads(record.read_text()).get("pid") == os.getpid():
+                relay_record_path(ctx.settings.state_dir).unlink()
+        except (OSError, ValueError):
+            pass
+    return 0

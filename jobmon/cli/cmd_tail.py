@@ -1,0 +1,67 @@
+"""``jobmon tail [-f] [-n N] JOB [PATH]``: the last lines of a file in a job, and follow it.
+
+Following uses ``jobmon.read(..., wait)``: the relay holds the request until
+the file grows, so there is no busy polling. It stops when the job ends (the
+relay answers JOB_ENDED / JOB_NOT_CONNECTED after the job's status says ended)
+or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jobmon.cli.common import Context, parse_job
+from jobmon.client import binary
+from jobmon.errors import RemoteFault
+from jobmon.faults import Fault
+
+CHUNK = 65536
+WAIT = 10.0
+ENDED = ("finished", "removed")
+
+
+def last_lines(data: bytes, n: int, at_start: bool) -> bytes:
+    """The last ``n`` lines of ``data`` (dropping a partial first line unless at the file start)."""
+    if n <= 0:
+        return b""
+    lines = data.splitlines(keepends=True)
+    if not at_start and lines:
+        lines = lines[1:]
+    return b"".join(lines[-n:])
+
+
+def run(ctx: Context) -> int:
+    job = str(parse_job(ctx.args.job))
+    path = ctx.args.path
+    client = ctx.client(timeout=WAIT + 60)
+    res = client.read(job, path, -float(CHUNK), float(CHUNK), 0.0)
+    data = binary(res.get("data"))
+    _write(last_lines(data, ctx.args.lines, float(res.get("offset", 0)) <= 0))
+    if not ctx.args.follow:
+        return 0
+    offset = float(res.get("next_offset", len(data)))
+    while True:
+        try:
+            res = client.read(job, path, offset, float(CHUNK), WAIT)
+        except RemoteFault as exc:
+            if exc.code in (Fault.JOB_ENDED, Fault.JOB_NOT_CONNECTED) and _ended(ctx, job):
+                return 0
+            if exc.code == Fault.JOB_NOT_CONNECTED:
+                continue  # the relay restarted or the daemon reconnects: keep following
+            raise
+        chunk = binary(res.get("data"))
+        if chunk:
+            _write(chunk)
+            offset = float(res.get("next_offset", offset + len(chunk)))
+        elif _ended(ctx, job):
+            return 0
+
+
+def _ended(ctx: Context, job: str) -> bool:
+    return str(ctx.client().status(job).get("state")) in ENDED
+
+
+def _write(data: bytes) -> None:
+    if data:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
