@@ -1,0 +1,212 @@
+"""``CoreBase``: the relay's state and shared helpers (``RelayCore`` builds on it).
+
+Methods are async, take the caller's :class:`relay.identity.Identity` first
+and raise :class:`relay.faults.RelayFault`. The XML-RPC methods
+(:mod:`relay.methods`) and the web pages (``relay.web``) both call them. The
+blocking :class:`jobmon.pools.base.Pool` is called through
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jobmon.errors import JobmonError, PoolError, SubmitFileError, UsageError
+from jobmon.jobid import JobId
+from jobmon.pools.base import Pool
+from relay import __version__
+from relay.access import AccessControl
+from relay.audit import AuditLog
+from relay.batches import Batches
+from relay.config import RelayConfig
+from relay.credentials import CredentialStore
+from relay.faults import Fault, RelayFault
+from relay.identity import Authenticator, Identity
+from relay.jobs import PROJECTION, ad_id, job_struct, owner_dn
+from relay.limits import JobConcurrency, RateLimiter
+from relay.ownership import Ownership
+from relay.registry import Daemon, Registry
+from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
+
+log = logging.getLogger("relay.core")
+
+JobEndCallback = Callable[[dict[str, Any]], Any]
+
+
+class CoreBase:
+    def __init__(self, config: RelayConfig, pool: Pool | None = None) -> None:
+        self.config = config
+        self.pool = pool
+        state = config.state_path
+        state.mkdir(parents=True, exist_ok=True)
+        self.access = AccessControl(config.access_file or None, config.admins)
+        self.ownership = Ownership(config.ownership)
+        self.audit_log = AuditLog(state / "audit.sqlite")
+        self.credentials = CredentialStore(state, config.credential_ttl)
+        self.sessions = SessionStore(config.session_ttl)
+        self.cookies = CookieSessions(config.session_ttl)
+        self.web_logins = OneTimeTokens()
+        self.auth = Authenticator(self.credentials, self.sessions, self.cookies, config.accept_limited_proxies)
+        self.registry = Registry(config.poll_wait, config.reconnect_grace)
+        self.rate = RateLimiter(config.rate_per_second, config.rate_burst)
+        self.concurrency = JobConcurrency(config.max_commands_per_job)
+        self.batches = Batches(config.fanout_concurrency)
+        self.version = __version__
+        self.web_login_hook: Callable[[str], tuple[str, float]] | None = None
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._end_callbacks: list[JobEndCallback] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------
+    async def start(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(self.audit_log.flush)
+
+    async def stop(self) -> None:
+        """Answer open long-polls, fail waiting commands (998), flush the audit log."""
+        if self._closed:
+            return
+        self._closed = True
+        self.registry.close()
+        self.batches.cancel_all()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            try:
+                await self._flusher
+            except asyncio.CancelledError:
+                pass
+        await asyncio.sleep(0)
+        self.audit_log.close()
+        self.credentials.close()
+
+    # -- identity helpers ----------------------------------------------
+    def is_admin(self, caller: Identity | None) -> bool:
+        return caller is not None and caller.kind != "credential" and self.access.is_admin(caller.dn)
+
+    def may_act(self, caller: Identity, owner: str | None) -> bool:
+        return self.is_admin(caller) or (owner is not None and self.ownership.owns(caller.dn, owner))
+
+    def cookie_identity(self, dn: str) -> Identity:
+        return Identity(dn=dn, kind="cookie")
+
+    def audit(self, caller: Identity | None, method: str, **kw: Any) -> None:
+        self.audit_log.record(caller.dn if caller else "-", method, **kw)
+
+    def deny(self, caller: Identity | None, method: str, fault: RelayFault, job: str | None = None,
+             argv: list[str] | None = None) -> RelayFault:
+        log.warning("denied %s to %s%s: %s", method, caller.dn if caller else "(anonymous)",
+                    f" on job {job}" if job else "", fault.message)
+        self.audit(caller, method, job=job, argv=argv, allowed=False, note=f"{fault.code} {fault.message}")
+        return fault
+
+    # -- events for the web pages --------------------------------------
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        """Job structs as daemons register, report and finish (for server-sent events)."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    def on_job_end(self, callback: JobEndCallback) -> None:
+        """``callback(job_struct)`` (sync or async) when a daemon reports its job's end."""
+        self._end_callbacks.append(callback)
+
+    def publish(self, struct: dict[str, Any]) -> None:
+        for q in list(self._subscribers):
+            if q.full():
+                continue
+            q.put_nowait(struct)
+
+    def job_ended(self, struct: dict[str, Any]) -> None:
+        for cb in list(self._end_callbacks):
+            try:
+                res = cb(struct)
+                if inspect.isawaitable(res):
+                    asyncio.ensure_future(res)
+            except Exception:  # noqa: BLE001 - a broken hook (mail) must never break the relay
+                log.exception("job-end callback %r failed", cb)
+
+    # -- pool access ---------------------------------------------------
+    async def pool_call(self, what: str, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        if self.pool is None:
+            raise RelayFault(Fault.POOL_ERROR, "this relay has no pool configured")
+        try:
+            return await asyncio.to_thread(func, *args, **kw)
+        except SubmitFileError as exc:
+            raise RelayFault(Fault.SUBMIT_ERROR, str(exc)) from None
+        except UsageError as exc:
+            raise RelayFault(Fault.SUBMIT_ERROR if what == "submit" else Fault.BAD_PARAMS, str(exc)) from None
+        except PoolError as exc:
+            raise RelayFault(Fault.POOL_ERROR, str(exc)) from None
+        except JobmonError as exc:
+            raise RelayFault(Fault.POOL_ERROR, f"{what}: {exc}") from None
+
+    async def pool_ads(self, constraint: str, history: bool = False, match: int = -1) -> list[Any]:
+        if self.pool is None:
+            return []
+        ads: list[Any] = await self.pool_call("query", self.pool.query, constraint, PROJECTION)
+        if history:
+            ads += await self.pool_call("history", self.pool.history, constraint, PROJECTION, match)
+        return ads
+
+    async def find_job(self, job: str) -> tuple[Any | None, Daemon | None]:
+        """(pool ad or None, daemon or None); fault 500 if neither knows the job."""
+        daemon = self.registry.by_job.get(job)
+        ad = None
+        jid = _parse_job(job)
+        if jid is not None and jid.proc is not None and self.pool is not None and (
+            daemon is None or daemon.final is not None
+        ):
+            ads = await self.pool_ads(jid.constraint(), history=False)
+            if not ads:
+                ads = await self.pool_call("history", self.pool.history, jid.constraint(), PROJECTION, 1)
+            ad = ads[0] if ads else None
+        if ad is None and daemon is None:
+            raise RelayFault(Fault.UNKNOWN_JOB, f"no job {job} at this relay or in its pool")
+        return ad, daemon
+
+    async def authorize_job(self, caller: Identity, method: str, job: str,
+                            argv: list[str] | None = None) -> tuple[Any | None, Daemon | None]:
+        ad, daemon = await self.find_job(job)
+        if not self.may_act(caller, owner_dn(ad, daemon)):
+            raise self.deny(caller, method, RelayFault(Fault.NOT_OWNER, f"you may not act on job {job}"), job, argv)
+        return ad, daemon
+
+    def struct(self, ad: Any | None, daemon: Daemon | None) -> dict[str, Any]:
+        job = daemon.job if daemon is not None else (ad_id(ad) if ad is not None else None)
+        return job_struct(ad, daemon, self.registry.connected(job) if job else False)
+
+    def daemon_struct(self, daemon: Daemon) -> dict[str, Any]:
+        return self.struct(None, daemon)
+
+    def now(self) -> float:
+        return time.time()
+
+    def state_dir(self) -> Path:
+        return self.config.state_path
+
+
+def _parse_job(text: str) -> JobId | None:
+    try:
+        return JobId.parse(text)
+    except UsageError:
+        return None
+
+
+def job_ids(items: Sequence[Any]) -> list[str]:
+    return [str(x) for x in items]

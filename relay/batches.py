@@ -1,0 +1,95 @@
+"""Fan-out batches: one command to many jobs, results collected as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay.faults import Fault, RelayFault
+
+KEEP_DONE = 600.0  # seconds a finished batch stays readable
+
+
+@dataclass
+class Batch:
+    id: str
+    dn: str
+    jobs: list[str]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    cursor: int = 0
+    pending: int = 0
+    finished_at: float | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def done(self) -> bool:
+        return self.pending == 0
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.results.append(item)
+        self.pending -= 1
+        if self.pending == 0:
+            self.finished_at = time.time()
+        self._changed.set()
+
+    async def take(self, wait: float) -> tuple[list[dict[str, Any]], bool]:
+        if self.cursor >= len(self.results) and not self.done and wait > 0:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+        out = self.results[self.cursor :]
+        self.cursor = len(self.results)
+        return out, self.done and self.cursor >= len(self.results)
+
+
+class Batches:
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, concurrency)
+        self._batches: dict[str, Batch] = {}
+
+    def start(
+        self, dn: str, jobs: list[str], run: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> Batch:
+        self._expire()
+        batch = Batch(id=os.urandom(8).hex(), dn=dn, jobs=list(jobs), pending=len(jobs))
+        if not jobs:
+            batch.finished_at = time.time()
+        self._batches[batch.id] = batch
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: str) -> None:
+            async with sem:
+                try:
+                    result = await run(job)
+                    batch.add({"job": job, "result": result})
+                except RelayFault as f:
+                    batch.add({"job": job, "fault": f.code, "message": f.message})
+
+        loop = asyncio.get_running_loop()
+        batch.tasks = [loop.create_task(one(job)) for job in jobs]
+        return batch
+
+    def get(self, batch_id: str, dn: str, admin: bool) -> Batch:
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            raise RelayFault(Fault.BAD_PARAMS, f"no batch {batch_id!r} (expired or never started)")
+        if batch.dn != dn and not admin:
+            raise RelayFault(Fault.NOT_OWNER, f"batch {batch_id} was started by someone else")
+        return batch
+
+    def _expire(self) -> None:
+        now = time.time()
+        for key in [k for k, b in self._batches.items() if b.finished_at and now - b.finished_at > KEEP_DONE]:
+            del self._batches[key]
+
+    def cancel_all(self) -> None:
+        for b in self._batches.values():
+            for t in b.tasks:
+                t.cancel()

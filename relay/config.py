@@ -1,0 +1,207 @@
+"""Relay configuration: one TOML file plus overrides from the command line.
+
+Every key, with its default (``relay.toml``)::
+
+    listen = "0.0.0.0:8443"        # host:port of the one HTTPS port
+    state_dir = "~/.local/state/jobmon-relay"  # relay.key, audit.sqlite, credentials.sqlite
+    host_cert = ""                 # PEM host certificate (chain allowed); "" = <state_dir>/hostcert.pem
+    host_key = ""                  # PEM key; "" = <state_dir>/hostkey.pem
+    ca_file = ""                   # PEM bundle of trusted CAs
+    ca_dir = ""                    # hashed CA directory (X509_CERT_DIR); "" = $X509_CERT_DIR if set
+    access_file = ""               # Clarens INI access file; "" = every authenticated DN may call
+                                   #   every method (ownership still applies)
+    admins = []                    # admin DNs (prefix match on RDN boundaries); group "admins"
+                                   #   of the access file counts too
+    ownership = []                 # [[ownership]] tables: {user = "regex", job = "regex"};
+                                   #   the caller owns a job when both regexes match and every
+                                   #   named group they share is equal. Default: equal DNs
+    accept_limited_proxies = false # limited proxies authenticate (else fault 303)
+    allow_shell = false            # exec with shell=true allowed (else fault 605)
+    max_body_bytes = 1048576       # request body cap (fault 101)
+    client_timeout = 30.0          # seconds to read a request from a slow client
+    poll_wait = 50.0               # longest a daemon's long-poll is held open
+    heartbeat = 30.0               # seconds between daemon heartbeats
+    reconnect_grace = 120.0        # a daemon silent this long counts as disconnected
+    command_timeout = 60.0         # default per-command timeout (seconds)
+    max_command_timeout = 3600.0   # largest timeout a caller may ask for
+    rate_per_second = 20.0         # per-caller request rate (token bucket refill)
+    rate_burst = 100               # per-caller bucket size
+    max_commands_per_job = 4       # concurrent commands in one job (fault 702)
+    max_output_bytes = 1048576     # per stream, per command; callers may ask for less
+    fanout_concurrency = 256       # commands of one execMany in flight at once
+    session_ttl = 43200.0          # Clarens session lifetime (seconds)
+    credential_ttl = 1209600.0     # per-job credential lifetime (seconds, 14 days)
+    public_url = ""                # URL users and jobs reach the relay at; "" = https://<host>:<port>/clarens
+    smtp_host = ""                 # mail when jobs end (relay/mail.py); "" = no mail
+    smtp_port = 25
+    smtp_from = "jobmon@localhost"
+    smtp_starttls = false
+    smtp_user = ""
+    smtp_password = ""
+    log_level = "INFO"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobmon.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.9/3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+@dataclass(frozen=True)
+class OwnershipRule:
+    user: str
+    job: str
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    listen: str = "0.0.0.0:8443"
+    state_dir: str = "~/.local/state/jobmon-relay"
+    host_cert: str = ""
+    host_key: str = ""
+    ca_file: str = ""
+    ca_dir: str = ""
+    access_file: str = ""
+    admins: tuple[str, ...] = ()
+    ownership: tuple[OwnershipRule, ...] = ()
+    accept_limited_proxies: bool = False
+    allow_shell: bool = False
+    max_body_bytes: int = 1048576
+    client_timeout: float = 30.0
+    poll_wait: float = 50.0
+    heartbeat: float = 30.0
+    reconnect_grace: float = 120.0
+    command_timeout: float = 60.0
+    max_command_timeout: float = 3600.0
+    rate_per_second: float = 20.0
+    rate_burst: int = 100
+    max_commands_per_job: int = 4
+    max_output_bytes: int = 1048576
+    fanout_concurrency: int = 256
+    session_ttl: float = 43200.0
+    credential_ttl: float = 1209600.0
+    public_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "jobmon@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    log_level: str = "INFO"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0] or "0.0.0.0"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def state_path(self) -> Path:
+        return Path(os.path.expanduser(self.state_dir))
+
+    @property
+    def cert_path(self) -> Path:
+        return Path(self.host_cert) if self.host_cert else self.state_path / "hostcert.pem"
+
+    @property
+    def key_path(self) -> Path:
+        return Path(self.host_key) if self.host_key else self.state_path / "hostkey.pem"
+
+    @property
+    def url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else socket.getfqdn()
+        return f"https://{host}:{self.port}/clarens"
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration as logged at start (secrets masked)."""
+        out = dataclasses.asdict(self)
+        if out.get("smtp_password"):
+            out["smtp_password"] = "***"
+        return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RelayConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = _FIELDS[name].default
+    if name == "admins":
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"relay config: admins must be a list of DNs, got {value!r}")
+        return tuple(value)
+    if name == "ownership":
+        rules = []
+        for item in value or ():
+            if isinstance(item, OwnershipRule):
+                rules.append(item)
+            elif isinstance(item, Mapping) and isinstance(item.get("user"), str) and isinstance(item.get("job"), str):
+                rules.append(OwnershipRule(user=item["user"], job=item["job"]))
+            else:
+                raise ConfigError(f"relay config: ownership rules are {{user = 'regex', job = 'regex'}}, got {item!r}")
+        return tuple(rules)
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"relay config: {name} must be true or false, got {value!r}")
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"relay config: {name} must be a number, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"relay config: {name} must be a string, got {value!r}")
+    return value
+
+
+def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> RelayConfig:
+    """Read ``path`` (TOML; ``None`` = defaults only) and apply ``overrides`` (``None`` values ignored)."""
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read relay config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"relay config {path} is not valid TOML: {exc}") from None
+        data = dict(data.get("relay", data)) if isinstance(data.get("relay"), dict) else dict(data)
+        values.update(data)
+    for key, val in (overrides or {}).items():
+        if val is not None:
+            values[key.replace("-", "_")] = val
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"relay config: unknown key(s) {', '.join(unknown)}")
+    kwargs = {k: _coerce(k, v) for k, v in values.items()}
+    if "ca_dir" not in kwargs and os.environ.get("X509_CERT_DIR"):
+        kwargs["ca_dir"] = os.environ["X509_CERT_DIR"]
+    cfg = RelayConfig(**kwargs)
+    if ":" not in cfg.listen or not cfg.listen.rsplit(":", 1)[1].isdigit():
+        raise ConfigError(f"relay config: listen must be HOST:PORT, got {cfg.listen!r}")
+    return cfg

@@ -1,0 +1,88 @@
+"""``serve(config, pool)``: run the relay in the foreground until SIGTERM/SIGINT.
+
+Logs the address it serves and its effective configuration at start. On
+SIGTERM or SIGINT: stop accepting, answer every open long-poll (daemons see
+an empty poll and reconnect to the next relay), fail waiting commands with
+fault 998, flush the audit log, close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from jobmon.pools.base import Pool
+from relay.app import build_app
+from relay.config import RelayConfig
+from relay.core import RelayCore
+from relay.faults import RelayFault
+from relay.tls import server_context
+
+log = logging.getLogger("relay.server")
+
+
+def make_ssl(config: RelayConfig) -> Any:
+    try:
+        return server_context(
+            str(config.cert_path), str(config.key_path), config.ca_file or None, config.ca_dir or None
+        )
+    except RelayFault as f:
+        from jobmon.errors import ConfigError
+
+        raise ConfigError(f.message) from None
+    except (OSError, ValueError) as exc:
+        from jobmon.errors import ConfigError
+
+        raise ConfigError(f"cannot load host certificate {config.cert_path} / key {config.key_path}: {exc}") from None
+
+
+async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any] | None = None,
+              stop: asyncio.Event | None = None) -> None:
+    """Serve until ``stop`` is set (or a signal arrives); ``ready`` gets ``(host, port, core)``."""
+    ssl_ctx = make_ssl(config)
+    core = RelayCore(config, pool)
+    app = build_app(core, config)
+    runner = web.AppRunner(app, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
+                           handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_ctx, backlog=4096)
+    await site.start()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+            pass
+    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
+    host, port = sockets[0].getsockname()[:2] if sockets else (config.host, config.port)
+    log.info("JobMon relay %s serving https://%s:%s/clarens (public URL %s)", core.version, host, port, config.url)
+    log.info("effective configuration: %s", json.dumps(config.effective(), default=str, sort_keys=True))
+    if ready is not None and not ready.done():
+        ready.set_result((host, port, core))
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: answering open long-polls, flushing the audit log")
+        await core.stop()
+        await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover
+                pass
+        if pool is not None:
+            pool.close()
+        log.info("relay stopped")
+
+
+def serve(config: RelayConfig, pool: Pool | None) -> None:
+    """Blocking entry point for ``jobmon relay``."""
+    logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run(config, pool))

@@ -1,0 +1,51 @@
+"""``jobmon.submit``: submit-language text to the relay's pool.
+
+The description is parsed with ``htcondor2.Submit`` (so errors name the line
+HTCondor objects to). ``options.files`` (name → base64, from the web form) are
+written to a fresh directory under ``<state_dir>/submit/`` that becomes the
+job's ``iwd``; otherwise ``options.iwd`` names a directory on the relay host.
+If ``core.submit_preparer`` is set (``callable(submit, caller_dn, iwd)``),
+it may rewrite the ``Submit`` before it is queued (wrapping the executable).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from relay.faults import Fault, RelayFault
+
+if TYPE_CHECKING:  # pragma: no cover
+    from relay.core import RelayCore
+    from relay.identity import Identity
+
+
+async def submit(core: RelayCore, caller: Identity, description: str, options: dict[str, Any]) -> dict[str, Any]:
+    if caller.kind == "credential":
+        raise RelayFault(Fault.ACCESS_DENIED, "a job credential cannot submit jobs")
+    if core.pool is None:
+        raise RelayFault(Fault.POOL_ERROR, "this relay has no pool configured")
+    import htcondor2
+
+    try:
+        sub = htcondor2.Submit(description)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise RelayFault(Fault.SUBMIT_ERROR, f"submit description refused: {exc}") from None
+    iwd = options.get("iwd")
+    files = options.get("files")
+    if files:
+        if not isinstance(files, dict):
+            raise RelayFault(Fault.BAD_PARAMS, "options.files must be a struct of name -> base64")
+        target = core.submit_dir()
+        for name, data in core.decode_files(files).items():
+            (target / name).write_bytes(data)
+        iwd = str(target)
+    if not isinstance(iwd, str) or not iwd:
+        raise RelayFault(Fault.BAD_PARAMS, "give options.iwd (a directory on the relay host) or options.files")
+    if not os.path.isdir(iwd):
+        raise RelayFault(Fault.SUBMIT_ERROR, f"iwd {iwd} is not a directory on the relay host")
+    preparer = getattr(core, "submit_preparer", None)
+    if preparer is not None:
+        sub = preparer(sub, caller.dn, iwd)
+    result = await core.pool_call("submit", core.pool.submit, sub, iwd=iwd, owner_dn=caller.dn)
+    return {"cluster": result.cluster, "procs": list(result.procs)}

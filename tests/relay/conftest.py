@@ -1,0 +1,177 @@
+"""Fixtures for the relay tests: a real relay over real TLS in a background thread,
+stock ``xmlrpc.client`` clients with test certificates, and a fake pool that
+answers like the recorded HTCondor ads."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import urllib.parse
+import xmlrpc.client
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import classad2
+import pytest
+
+from jobmon.pools.base import JobAction, NodeAction, NodeInfo, Pool, SubmitResult
+from relay import server
+from relay.config import RelayConfig, load_config
+from relay.core import RelayCore
+
+
+class FakePool(Pool):
+    """In-memory pool with ads shaped like shared/condor-fixtures (ClusterId, ProcId, JobStatus...)."""
+
+    kind = "fake"
+
+    def __init__(self) -> None:
+        self.ads: list[classad2.ClassAd] = []
+        self.acted: list[tuple[str, str, str | None]] = []
+        self.lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return "fake pool"
+
+    def add(self, cluster: int, proc: int, status: int = 2, owner_dn: str | None = None, **extra: Any) -> None:
+        ad = classad2.ClassAd({"ClusterId": cluster, "ProcId": proc, "JobStatus": status, "Owner": "alice",
+                               "QDate": 1763700000, "Cmd": "/usr/bin/jobmon-wrapper", "Iwd": "/home/alice"})
+        if owner_dn:
+            ad["JobMonOwnerDN"] = owner_dn
+            ad["JobMonEnabled"] = True
+        for k, v in extra.items():
+            ad[k] = v
+        with self.lock:
+            self.ads.append(ad)
+
+    def _match(self, constraint: str) -> list[classad2.ClassAd]:
+        expr = classad2.ExprTree(constraint)
+        with self.lock:
+            return [ad for ad in self.ads if expr.eval(ad) is True]
+
+    def submit(self, submit: Any, *, iwd: str, owner_dn: str | None = None, count: int | None = None) -> SubmitResult:
+        cluster = 100 + len(self.ads)
+        self.add(cluster, 0, status=1, owner_dn=owner_dn, Iwd=iwd)
+        return SubmitResult(cluster, (0,))
+
+    def query(self, constraint: str = "true", projection: Sequence[str] = ()) -> list[classad2.ClassAd]:
+        return [ad for ad in self._match(constraint) if ad.get("JobStatus") not in (3, 4)]
+
+    def history(self, constraint: str = "true", projection: Sequence[str] = (), match: int = -1) -> list[classad2.ClassAd]:
+        ads = [ad for ad in self._match(constraint) if ad.get("JobStatus") in (3, 4)]
+        return ads if match < 0 else ads[:match]
+
+    def act(self, action: JobAction, constraint: str, reason: str | None = None) -> int:
+        hits = self._match(constraint)
+        self.acted.append((action.value, constraint, reason))
+        for ad in hits:
+            ad["JobStatus"] = {"remove": 3, "hold": 5, "release": 1}[action.value]
+        return len(hits)
+
+    def nodes(self) -> list[NodeInfo]:
+        return [NodeInfo("node01.example.org", "up", "Busy", 4, 1, 0.5, ("1.0",), True, False)]
+
+    def node_action(self, node: str, action: NodeAction) -> str:
+        return f"{action.value} sent to {node}"
+
+
+@dataclass
+class Relay:
+    core: RelayCore
+    config: RelayConfig
+    port: int
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    stop_event: asyncio.Event
+    pool: FakePool | None
+    ca_file: Path
+    clients: list[Any] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/clarens"
+
+    def ssl_context(self, cred: Any = None, proxy: bool = False) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        if cred is not None:
+            if proxy:
+                ctx.load_cert_chain(str(cred.proxy_path))
+            else:
+                ctx.load_cert_chain(str(cred.cert_path), str(cred.key_path))
+        return ctx
+
+    def client(self, cred: Any = None, *, proxy: bool = False, basic: tuple[str, str] | None = None,
+               path: str = "/clarens") -> xmlrpc.client.ServerProxy:
+        auth = ""
+        if basic is not None:
+            auth = f"{urllib.parse.quote(basic[0], safe='')}:{urllib.parse.quote(basic[1], safe='')}@"
+        url = f"https://{auth}127.0.0.1:{self.port}{path}"
+        sp = xmlrpc.client.ServerProxy(url, context=self.ssl_context(cred, proxy))
+        self.clients.append(sp)
+        return sp
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Run a coroutine on the relay's loop (for inspecting the core)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.stop_event.set)
+            self.thread.join(30)
+
+
+def start_relay(pki: Any, state: Path, pool: FakePool | None, **overrides: Any) -> Relay:
+    values: dict[str, Any] = {
+        "listen": "127.0.0.1:0", "state_dir": str(state), "host_cert": str(pki.host.cert_path),
+        "host_key": str(pki.host.key_path), "ca_file": str(pki.ca_file), "poll_wait": 5.0,
+        "command_timeout": 10.0,
+    }
+    values.update(overrides)
+    config = load_config(None, values)
+    loop = asyncio.new_event_loop()
+    ready: asyncio.Future[Any] = loop.create_future()
+    stop = asyncio.Event()
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.run(config, pool, ready=ready, stop=stop))
+        loop.close()
+
+    thread = threading.Thread(target=main, name="relay", daemon=True)
+    thread.start()
+    _host, port, core = asyncio.run_coroutine_threadsafe(_wait(ready), loop).result(30)
+    return Relay(core, config, port, loop, thread, stop, pool, pki.ca_file)
+
+
+async def _wait(fut: asyncio.Future[Any]) -> Any:
+    return await fut
+
+
+@pytest.fixture
+def fake_pool() -> FakePool:
+    return FakePool()
+
+
+@pytest.fixture
+def relay(pki: Any, tmp_path: Path, fake_pool: FakePool) -> Iterator[Relay]:
+    r = start_relay(pki, tmp_path / "state", fake_pool)
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def relay_factory(pki: Any, tmp_path: Path, fake_pool: FakePool) -> Iterator[Any]:
+    made: list[Relay] = []
+
+    def make(**overrides: Any) -> Relay:
+        r = start_relay(pki, tmp_path / "state", fake_pool, **overrides)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.stop()
