@@ -24,7 +24,7 @@ def run_ps(ctx: Context) -> int:
                   f"{float(p.get('cpu_percent', 0)):.1f}",
                   f"{int(rss) // 1024}M" if isinstance(rss, (int, float)) and rss >= 10240 else f"{rss}K",
                   fmt_duration(p.get("elapsed")), str(p.get("cmdline", "")))
-    Console(file=ctx.out, width=200).print(t)
+    Console(file=ctx.out).print(t)
     return 0
 
 

@@ -44,6 +44,13 @@ def _runtime(job: Mapping[str, Any]) -> str:
     return fmt_duration(float(end) - float(start))  # type: ignore[arg-type]
 
 
+def command_line(job: Mapping[str, Any]) -> str:
+    args = job.get("args")
+    if isinstance(args, (list, tuple)):
+        args = " ".join(str(a) for a in args)
+    return f"{job.get('cmd', '')} {args or ''}".strip()
+
+
 def job_table(jobs: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
@@ -56,7 +63,7 @@ def job_table(jobs: list[dict[str, Any]]) -> Any:
             state = "running*"
         t.add_row(str(j.get("id")), str(j.get("owner", "-")), state, fmt_time(j.get("submitted")),
                   _runtime(j), str(j.get("host", "-")), _progress(j), exit_text(j),
-                  " ".join([str(j.get("cmd", ""))] + [str(a) for a in (j.get("args") or [])])[:60])
+                  command_line(j)[:60])
     return t
 
 
@@ -117,7 +124,7 @@ def status_lines(job: Mapping[str, Any]) -> list[str]:
         if isinstance(p.get("eta"), (int, float)):
             extra += f", ETA {fmt_duration(p['eta'])}"
         lines.append(f"progress:   {prog}{extra}")
-    cmd = " ".join([str(job.get("cmd", ""))] + [str(a) for a in (job.get("args") or [])]).strip()
+    cmd = command_line(job)
     if cmd:
         lines.append(f"command:    {cmd}")
     return lines
