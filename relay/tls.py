@@ -24,6 +24,14 @@ Session resumption is switched off (no tickets, ``num_tickets = 0``):
 OpenSSL does not keep the verified chain in a resumed session. If a chain
 still comes back empty we refuse rather than guess.
 
+Refusals must reach the client with their reason. asyncio's SSL protocol
+(3.11) closes the transport on a failed handshake *before* sending the alert
+OpenSSL queued, so clients would only see "EOF". :func:`install_alert_flush`
+wraps ``SSLProtocol._on_handshake_complete`` to log the refusal and flush the
+pending alert first; clients then see e.g. ``sslv3 alert certificate
+expired`` / ``tlsv1 alert unknown ca``. The wrapper only adds work on the
+failure path and falls back to the original behaviour on any error.
+
 Legacy (pre-RFC) ``CN=proxy`` proxies carry no proxy extension, so OpenSSL
 treats them as certificates issued by an end-entity certificate and fails the
 handshake; the stdlib offers no verify callback to admit them. They are
@@ -52,6 +60,40 @@ _ALLOW_PROXY = getattr(ssl, "VERIFY_ALLOW_PROXY_CERTS", 0x40)
 _LEGACY_CNS = ("proxy", "limited proxy")
 
 
+_flush_installed = False
+
+
+def install_alert_flush() -> None:
+    """Make failed TLS handshakes send their alert (the reason) and log it. Idempotent."""
+    global _flush_installed
+    if _flush_installed:
+        return
+    try:
+        from asyncio import sslproto
+    except ImportError:  # pragma: no cover
+        return
+    proto = getattr(sslproto, "SSLProtocol", None)
+    original = getattr(proto, "_on_handshake_complete", None)
+    if proto is None or original is None or not hasattr(proto, "_process_outgoing"):
+        return  # pragma: no cover - a different asyncio: keep its behaviour
+
+    def on_handshake_complete(self: Any, handshake_exc: BaseException | None) -> None:
+        if handshake_exc is not None:
+            peer = None
+            try:
+                transport = getattr(self, "_transport", None)
+                peer = transport.get_extra_info("peername") if transport is not None else None
+                reason = getattr(handshake_exc, "verify_message", None) or getattr(handshake_exc, "reason", None)
+                log.warning("TLS handshake from %s refused: %s", peer, reason or handshake_exc)
+                self._process_outgoing()
+            except Exception:  # noqa: BLE001 - best effort: never worse than asyncio's own path
+                log.debug("could not flush the TLS alert to %s", peer, exc_info=True)
+        original(self, handshake_exc)
+
+    proto._on_handshake_complete = on_handshake_complete
+    _flush_installed = True
+
+
 def server_context(
     cert_file: str, key_file: str, ca_file: str | None = None, ca_dir: str | None = None
 ) -> ssl.SSLContext:
@@ -61,6 +103,7 @@ def server_context(
     per-job credentials, web cookies); requests with a bad certificate fail
     the handshake.
     """
+    install_alert_flush()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert_file, key_file)

@@ -175,3 +175,87 @@ def relay_factory(pki: Any, tmp_path: Path, fake_pool: FakePool) -> Iterator[Any
     yield make
     for r in made:
         r.stop()
+
+
+def exec_echo(op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """Default daemon behaviour: exec echoes its argv, read serves a fixed text."""
+    if op == "exec":
+        out = " ".join(args["argv"]).encode()
+        return {"exit_code": 0, "stdout": xmlrpc.client.Binary(out), "stderr": xmlrpc.client.Binary(b""),
+                "duration": 0.01, "truncated": False, "timed_out": False}
+    if op == "read":
+        data = b"line one\nline two\n"
+        off = int(args.get("offset", 0))
+        chunk = data[off:]
+        return {"data": xmlrpc.client.Binary(chunk), "offset": float(off), "next_offset": float(len(data)),
+                "size": float(len(data)), "eof": True, "path": args["path"]}
+    if op == "list":
+        return {"path": args.get("path", "."), "entries": [{"name": "out.txt", "type": "file", "size": 3.0,
+                                                             "mtime": 1.0, "mode": 0o644}]}
+    if op == "stat":
+        if args["path"].startswith("/"):
+            return {"fault": 600, "message": f"{args['path']} is outside the sandbox"}
+        return {"path": args["path"], "type": "file", "size": 3.0, "mtime": 1.0, "mode": 0o644}
+    if op == "ps":
+        return {"processes": [{"pid": 1, "ppid": 0, "state": "S", "cpu_percent": 0.0, "rss_kb": 10,
+                               "elapsed": 1.0, "cmdline": "payload"}]}
+    return None
+
+
+class SimDaemon:
+    """A job daemon made of plain xmlrpc.client calls in a thread (the protocol's daemon side)."""
+
+    def __init__(self, relay: Relay, job: str, *, token: str | None = None, cred: Any = None,
+                 handler: Any = exec_echo, max_wait: float = 5.0) -> None:
+        self.relay, self.job, self.token, self.cred = relay, job, token, cred
+        self.handler = handler
+        self.max_wait = max_wait
+        self.session: str | None = None
+        self.stopping = threading.Event()
+        self.registered = threading.Event()
+        self.seen: list[dict[str, Any]] = []
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name=f"daemon-{job}", daemon=True)
+
+    def proxy(self) -> xmlrpc.client.ServerProxy:
+        basic = ("jobmon-job", self.token) if self.token else None
+        return self.relay.client(self.cred, proxy=self.cred is not None, basic=basic)
+
+    def register(self, rpc: xmlrpc.client.ServerProxy) -> None:
+        reply = rpc.jobmon.register({"job": self.job, "host": "node01.example.org", "sandbox": "/scratch/x",
+                                     "pid": 4242, "wrapper_pid": 4241, "wrapper_version": "test",
+                                     "start_time": 1763700000.0, "argv": ["payload", "--n", "3"],
+                                     "user": "alice", "python": "3.11", "capabilities": ["exec", "read"]})
+        self.session = reply["session"]
+        self.registered.set()
+
+    def start(self) -> SimDaemon:
+        self.thread.start()
+        assert self.registered.wait(20), f"daemon {self.job} did not register: {self.errors}"
+        return self
+
+    def _run(self) -> None:
+        poll_rpc, result_rpc = self.proxy(), self.proxy()
+        try:
+            self.register(poll_rpc)
+            while not self.stopping.is_set():
+                try:
+                    requests = poll_rpc.jobmon.poll(self.session, self.max_wait)
+                except xmlrpc.client.Fault as f:
+                    if f.faultCode == 900 and not self.stopping.is_set():
+                        self.registered.clear()
+                        self.register(poll_rpc)
+                        continue
+                    raise
+                for req in requests:
+                    self.seen.append(req)
+                    res = self.handler(req["op"], req["args"])
+                    if res is not None:
+                        result_rpc.jobmon.result(self.session, req["id"], res)
+        except (OSError, xmlrpc.client.Error) as exc:
+            if not self.stopping.is_set():
+                self.errors.append(exc)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(15)

@@ -1,0 +1,127 @@
+"""Bodies that must never reach the parser, and errors that must be faults, not tracebacks."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import xmlrpc.client
+from typing import Any
+
+import pytest
+
+from relay.faults import RelayFault
+from relay.xmlrpc import check_body, decode_call, encode_fault, encode_result, wire_value
+
+CALL = xmlrpc.client.dumps(("hi",), "echo.echo").encode()
+
+
+def post(relay: Any, body: bytes, headers: dict[str, str] | None = None, cred: Any = None,
+         path: str = "/clarens") -> tuple[int, str, bytes]:
+    conn = http.client.HTTPSConnection("127.0.0.1", relay.port, context=relay.ssl_context(cred), timeout=30)
+    try:
+        h = {"Content-Type": "text/xml"}
+        h.update(headers or {})
+        conn.request("POST", path, body=body, headers=h)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type", ""), resp.read()
+    finally:
+        conn.close()
+
+
+def fault_of(body: bytes) -> tuple[int, str]:
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        xmlrpc.client.loads(body)
+    return info.value.faultCode, info.value.faultString
+
+
+@pytest.mark.parametrize("path", ["/clarens", "/clarens/", "/RPC2"])
+def test_all_three_paths_answer(relay: Any, path: str) -> None:
+    status, ctype, body = post(relay, CALL, path=path)
+    assert status == 200 and ctype.startswith("text/xml")
+    assert xmlrpc.client.loads(body)[0] == (["hi"],)
+
+
+def test_oversized_body_is_fault_101(relay_factory: Any) -> None:
+    r = relay_factory(max_body_bytes=2000)
+    big = xmlrpc.client.dumps(("x" * 5000,), "echo.echo").encode()
+    status, _, body = post(r, big)
+    assert status == 200
+    code, msg = fault_of(body)
+    assert code == 101 and "2000" in msg
+
+
+def test_doctype_and_entity_are_fault_102(relay: Any) -> None:
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            b"<methodCall><methodName>echo.echo</methodName><params><param><value>&lol2;</value>"
+            b"</param></params></methodCall>")
+    assert fault_of(post(relay, bomb)[2])[0] == 102
+
+
+def test_gzip_body_is_fault_103(relay: Any) -> None:
+    status, _, body = post(relay, gzip.compress(CALL), {"Content-Encoding": "gzip"})
+    assert status == 200
+    code, msg = fault_of(body)
+    assert code == 103 and "gzip" in msg
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not xml at all", b"<methodCall><methodName>x", b"\xff\xfe\x00<"])
+def test_garbage_is_fault_100(relay: Any, garbage: bytes) -> None:
+    assert fault_of(post(relay, garbage)[2])[0] == 100
+
+
+def test_method_response_as_request_is_fault_100(relay: Any) -> None:
+    body = xmlrpc.client.dumps((1,), methodresponse=True).encode()
+    assert fault_of(post(relay, body)[2])[0] == 100
+
+
+def test_unknown_method_and_bad_params(relay: Any, pki: Any) -> None:
+    c = relay.client(pki.alice)
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        c.no.such.method()
+    assert info.value.faultCode == 200
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        c.jobmon.status(12)
+    assert info.value.faultCode == 201 and "parameter 1 must be string" in info.value.faultString
+    with pytest.raises(xmlrpc.client.Fault) as info:
+        c.jobmon.exec("1.0")
+    assert info.value.faultCode == 201 and "jobmon.exec(string, array, struct?)" in info.value.faultString
+
+
+def test_json_rpc_variant(relay: Any, pki: Any) -> None:
+    req = json.dumps({"method": "jobmon.whoami", "params": [], "id": 7}).encode()
+    status, ctype, body = post(relay, req, {"Content-Type": "text/json"}, cred=pki.bob)
+    assert ctype.startswith("text/json")
+    assert json.loads(body) == {"result": {"dn": pki.bob.dn, "admin": False, "auth": "certificate"},
+                                "error": None, "id": 7}
+    req = json.dumps({"method": "nope", "params": [], "id": 8}).encode()
+    reply = json.loads(post(relay, req, {"Content-Type": "application/json"})[2])
+    assert reply["result"] is None and reply["error"]["code"] == 200 and reply["id"] == 8
+
+
+def test_introspection(relay: Any, pki: Any) -> None:
+    c = relay.client(pki.alice)
+    names = c.system.listMethods()
+    assert {"jobmon.exec", "system.auth2", "echo.echo", "JobMon.registerJob"} <= set(names)
+    assert "jobmon.exec" in c.system.methodHelp("jobmon.exec")
+    assert c.system.methodSignature("jobmon.exec") == [["struct", "string", "array", "struct"],
+                                                       ["struct", "string", "array"]]
+
+
+# -- without sockets -----------------------------------------------------------
+def test_check_body_unit() -> None:
+    check_body(CALL, None, 10000)
+    check_body(CALL, "identity", 10000)
+    for body, enc, code in [(CALL, "deflate", 103), (CALL, None, 101), (b"<!entity x>", None, 102)]:
+        with pytest.raises(RelayFault) as info:
+            check_body(body, enc, 50 if code == 101 else 10000)
+        assert info.value.code == code
+
+
+def test_wire_value_makes_anything_marshallable() -> None:
+    value = wire_value({"a": None, "big": 2**40, "b": b"\x00\x01", "l": [1, None, 2], "inf": float("inf")})
+    assert value["big"] == float(2**40) and "a" not in value and value["l"] == [1, 2] and value["inf"] == 0.0
+    call = decode_call(CALL)
+    out = xmlrpc.client.loads(encode_result(call, {"x": None, "n": 2**33}))[0][0]
+    assert out == {"n": float(2**33)}
+    assert fault_of(encode_fault(500, "no job 1.0"))[0] == 500
