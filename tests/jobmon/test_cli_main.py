@@ -1,0 +1,107 @@
+"""The error boundary and the commands that need no relay (in process, real argv parsing)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import htcondor2
+import pytest
+
+from jobmon.cli import main as cli
+from jobmon.cli.cmd_admin import parse_since
+from jobmon.cli.cmd_exec import remote_exit
+from jobmon.cli.cmd_tail import last_lines
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("JOBMON_RELAY_URL", "JOBMON_STATE_DIR", "X509_USER_PROXY", "X509_CERT_DIR", "JOBMON_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("JOBMON_NO_CONDOR_CONFIG", "1")
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jobmon: "), err
+    return lines[0]
+
+
+def test_bad_job_id_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["status", "abc"]) == 2
+    assert "not a job id" in one_line_error(capsys)
+
+
+def test_unknown_option_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["q", "--bogus"]) == 2
+    assert "--bogus" in one_line_error(capsys)
+
+
+def test_no_relay_configured(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["--state-dir", str(tmp_path / "st"), "q"]) == 2
+    assert "no relay configured" in one_line_error(capsys)
+
+
+def test_unreachable_relay_exit_6_and_verbose_traceback(capsys: pytest.CaptureFixture[str], pki) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["--relay", f"https://127.0.0.1:{port}/clarens", "--cert", str(pki.alice.cert_path),
+            "--key", str(pki.alice.key_path), "--ca-file", str(pki.ca_file), "whoami"]
+    assert cli.main(args) == 6
+    assert f"127.0.0.1:{port}" in one_line_error(capsys)
+    assert cli.main(["-v", *args]) == 6
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(argv: list[str]) -> int:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    assert cli.main(["q"]) == 130
+
+
+def test_seed_form_is_detected(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--serverURL", "https://x:1/clarens", "--jobname", "j"]) == 2
+    assert "--command" in one_line_error(capsys)
+
+
+def test_exec_without_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--relay", "https://127.0.0.1:1/clarens", "exec", "1.0"]) == 2
+    assert "no command" in one_line_error(capsys)
+
+
+def test_submit_dry_run_prints_wrapped_description(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    sub = tmp_path / "job.sub"
+    sub.write_text('executable = run.sh\narguments = "a $(Process)"\nqueue 2\n')
+    assert cli.main(["--relay", "https://relay.example.org:8443/clarens", "submit", "--dry-run", str(sub)]) == 0
+    out = capsys.readouterr().out
+    parsed = htcondor2.Submit(out)
+    assert parsed["executable"].endswith(".pyz")
+    assert "./run.sh a $(Process)" in parsed["arguments"]
+    assert parsed.getQArgs() == "2"
+    assert "+JobMonRelay" in out and "relay.example.org" in out
+
+
+def test_submit_syntax_error_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    sub = tmp_path / "bad.sub"
+    sub.write_text("executable = run.sh\nnot valid\nqueue\n")
+    assert cli.main(["--relay", "https://127.0.0.1:1/clarens", "submit", str(sub)]) == 2
+    assert "line 2" in one_line_error(capsys)
+
+
+def test_wrapper_path(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["wrapper-path"]) == 0
+    path = Path(capsys.readouterr().out.strip())
+    assert path.is_file() and path.suffix == ".pyz"
+
+
+def test_helpers() -> None:
+    assert remote_exit({"exit_code": 3}) == 3
+    assert remote_exit({"signal": 9}) == 137
+    assert last_lines(b"a\nb\nc\nd\n", 2, True) == b"c\nd\n"
+    assert last_lines(b"artial\nb\nc\n", 5, False) == b"b\nc\n"
+    assert parse_since("2h", now=10000.0) == 10000.0 - 7200
+    assert parse_since("1700000000") == 1700000000.0

@@ -1,0 +1,90 @@
+"""The client against a real TLS XML-RPC server: faults mapped, connection errors named."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import xmlrpc.client
+from collections.abc import Iterator
+from http.server import HTTPServer
+from pathlib import Path
+from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
+
+import pytest
+
+from jobmon.client import Client, binary, make_ssl_context
+from jobmon.errors import AccessDenied, AuthError, NotFound, RelayError, RemoteFault
+
+
+class _Handler(SimpleXMLRPCRequestHandler):
+    rpc_paths = ("/clarens",)
+
+
+@pytest.fixture()
+def server(pki) -> Iterator[str]:
+    srv = SimpleXMLRPCServer(("127.0.0.1", 0), requestHandler=_Handler, logRequests=False, allow_none=False)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(pki.host.cert_path), str(pki.host.key_path))
+    ctx.load_verify_locations(cafile=str(pki.ca_file))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+
+    def whoami() -> dict:
+        return {"dn": "me", "admin": False, "auth": "certificate"}
+
+    def fault(code: int, message: str) -> None:
+        raise xmlrpc.client.Fault(code, message)
+
+    srv.register_function(whoami, "jobmon.whoami")
+    srv.register_function(fault, "test.fault")
+    srv.register_function(lambda: xmlrpc.client.Binary(b"\x00bytes"), "test.binary")
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"https://127.0.0.1:{srv.server_address[1]}/clarens"
+    srv.shutdown()
+    HTTPServer.server_close(srv)
+
+
+def make(pki, url: str, ca: Path | None = None) -> Client:
+    return Client(url, make_ssl_context(pki.alice.cert_path, pki.alice.key_path, ca or pki.ca_file, None), 10)
+
+
+def test_call_and_binary(pki, server: str) -> None:
+    c = make(pki, server)
+    assert c.whoami()["dn"] == "me"
+    assert binary(c.call("test.binary")) == b"\x00bytes"
+
+
+@pytest.mark.parametrize("code,cls,exit_code", [
+    (500, NotFound, 5), (401, AccessDenied, 4), (300, AuthError, 3), (502, RemoteFault, 1),
+    (4242, RemoteFault, 1)])
+def test_faults_become_jobmon_errors(pki, server: str, code: int, cls: type, exit_code: int) -> None:
+    with pytest.raises(cls) as err:
+        make(pki, server).call("test.fault", code, f"message {code}")
+    assert f"message {code}" in str(err.value) and err.value.exit_code == exit_code
+
+
+def test_connection_refused_names_the_url(pki) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"https://127.0.0.1:{port}/clarens"
+    with pytest.raises(RelayError) as err:
+        make(pki, url).whoami()
+    assert url in str(err.value) and err.value.exit_code == 6
+
+
+def test_untrusted_relay_certificate(pki, server: str) -> None:
+    with pytest.raises(AuthError, match="not trusted"):
+        make(pki, server, ca=pki.foreign_ca_file).whoami()
+
+
+def test_http_url_refused() -> None:
+    with pytest.raises(RelayError, match="https"):
+        Client("http://x/clarens", ssl.create_default_context())
+
+
+def test_missing_certificate_file(tmp_path: Path) -> None:
+    with pytest.raises(AuthError):
+        make_ssl_context(tmp_path / "none.pem", None, None, None)
