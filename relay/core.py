@@ -154,7 +154,7 @@ class RelayCore(DaemonCore):
 
     async def exec(self, caller: Identity, job: str, argv: Any, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
         args, timeout = self._exec_args(argv, options)
-        return await self._op(caller, "jobmon.exec", job, "exec", args, timeout + 10.0, args["argv"])
+        return await self._op(caller, "jobmon.exec", job, "exec", args, _grace(timeout), args["argv"])
 
     exec_ = exec
 
@@ -172,7 +172,7 @@ class RelayCore(DaemonCore):
         self.audit(caller, "jobmon.execMany", argv=args["argv"], note=f"{len(allowed)} jobs")
 
         async def run(job: str) -> dict[str, Any]:
-            return await self._op(caller, "jobmon.exec", job, "exec", dict(args), timeout + 10.0, args["argv"])
+            return await self._op(caller, "jobmon.exec", job, "exec", dict(args), _grace(timeout), args["argv"])
 
         batch = self.batches.start(caller.dn, allowed, run)
         return {"batch": batch.id, "jobs": allowed}
@@ -346,6 +346,11 @@ class RelayCore(DaemonCore):
             else:
                 raise RelayFault(Fault.BAD_PARAMS, f"file {name!r} must be base64")
         return out
+
+
+def _grace(timeout: float) -> float:
+    """How long the relay waits for an exec the daemon itself stops after ``timeout`` s."""
+    return timeout + 2.0 + 0.1 * timeout
 
 
 def _none() -> list[Any]:

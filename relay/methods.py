@@ -198,7 +198,7 @@ class Dispatcher:
             if not self.core.access.allowed(identity.dn, m.name):
                 raise self.core.deny(identity, m.name, RelayFault(
                     Fault.ACCESS_DENIED, f"the access file does not allow {m.name} for {identity.dn}"))
-            if m.access == "user":
+            if m.access in ("user", "auth") and identity.kind != "credential":
                 try:
                     self.core.rate.check(identity.dn)
                 except RelayFault as f:

@@ -217,7 +217,7 @@ class SimDaemon:
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, name=f"daemon-{job}", daemon=True)
 
-    def proxy(self) -> xmlrpc.client.ServerProxy:
+    def proxy(self) -> Any:
         basic = ("jobmon-job", self.token) if self.token else None
         return self.relay.client(self.cred, proxy=self.cred is not None, basic=basic)
 
@@ -258,4 +258,20 @@ class SimDaemon:
 
     def stop(self) -> None:
         self.stopping.set()
+        reg = self.relay.core.registry
+        daemon = reg.by_session.get(self.session or "")
+        if daemon is not None and not self.relay.loop.is_closed():
+            self.relay.loop.call_soon_threadsafe(reg.unregister, daemon)  # the daemon leaves: poll ends now
         self.thread.join(15)
+
+
+@dataclass(frozen=True)
+class Kit:
+    SimDaemon: type[SimDaemon]
+    exec_echo: Any
+
+
+@pytest.fixture
+def kit() -> Kit:
+    """The daemon simulator for tests (conftest modules are not importable under importlib mode)."""
+    return Kit(SimDaemon, exec_echo)
