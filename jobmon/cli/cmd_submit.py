@@ -9,31 +9,13 @@ credential to the new cluster, and say what condor_submit says.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
 from jobmon.cli.common import Context
 from jobmon.settings import read_relay_record
 from jobmon.submit import WrapOptions, parse_submit_file, rewrite
-from jobmon.submit.rewrite import CREDENTIAL_NAME, description_text
-
-
-def write_credential(state_dir: Path, cred_id: str, token: str) -> Path:
-    """``<state>/credentials/<id>/jobmon.cred``, directory 0700, file 0600."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", cred_id) or "credential"
-    base = state_dir / "credentials"
-    base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o700)
-    d = base / safe
-    d.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(d, 0o700)
-    path = d / CREDENTIAL_NAME
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    os.chmod(path, 0o600)
-    return path
+from jobmon.submit.credentials import CREDENTIAL_NAME, write_credential
+from jobmon.submit.rewrite import description_text
 
 
 def run(ctx: Context) -> int:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import htcondor2
 
 from jobmon.pools.local_jobs import split_arguments
+from jobmon.submit.credentials import CREDENTIAL_NAME
 from jobmon.submit.parse import ParsedSubmit
 from submit_templates.quoting import escape_macros, quote_argument
-
-CREDENTIAL_NAME = "jobmon.cred"
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,24 @@ def v2_arguments(words: list[str]) -> str:
 
 def rewrite(parsed: ParsedSubmit, opts: WrapOptions) -> htcondor2.Submit:
     """A new Submit (the input is not changed) describing the wrapped jobs."""
-    s = htcondor2.Submit(dict(parsed.submit.items()))
+    s = htcondor2.Submit(parsed.text)
+    wrap_submit(s, opts)
+    return s
+
+
+def is_wrapped(submit: htcondor2.Submit) -> bool:
+    """True when the description already runs the wrapper (``+JobMonWrapped = true``)."""
+    _, value = _get(submit, "my.jobmonwrapped")
+    return (value or "").strip().lower() == "true"
+
+
+def wrap_submit(s: htcondor2.Submit, opts: WrapOptions) -> None:
+    """Wrap ``s`` in place (its queue statement and item data are kept)."""
     _, exe = _get(s, "executable")
-    assert exe is not None  # parse_submit_text guarantees it
+    if exe is None:
+        from jobmon.errors import SubmitFileError
+
+        raise SubmitFileError("no executable given", hint="add `executable = PROGRAM`")
     _, raw_args = _get(s, "arguments")
     args = split_arguments(raw_args) if raw_args else []
     _, xfer_exe = _get(s, "transfer_executable")
@@ -92,7 +106,6 @@ def rewrite(parsed: ParsedSubmit, opts: WrapOptions) -> htcondor2.Submit:
         s["MY.JobMonCredentialId"] = _classad_string(opts.credential_id)
     if opts.progress_regex:
         s["MY.JobMonProgressRegex"] = _classad_string(opts.progress_regex)
-    return s
 
 
 def description_text(parsed: ParsedSubmit, wrapped: htcondor2.Submit) -> str:

@@ -103,3 +103,27 @@ def test_missing_executable_and_file() -> None:
         parse_submit_text("arguments = x\nqueue\n")
     with pytest.raises(SubmitFileError, match="cannot read"):
         parse_submit_file("/nonexistent/job.sub")
+
+
+def test_preparer_wraps_unwrapped_descriptions_once(tmp_path: Path) -> None:
+    from jobmon.submit.preparer import make_submit_preparer
+
+    issued = []
+
+    def issue(dn: str) -> tuple[str, str]:
+        issued.append(dn)
+        return "jm1.secret.mac", "tid9"
+
+    prep = make_submit_preparer("https://r:1/clarens", tmp_path, issue, wrapper="/w.pyz")
+    s = htcondor2.Submit("executable = run.sh\narguments = $(x)\nqueue x in (a, b)\n")
+    out = prep(s, "/CN=Web User", str(tmp_path))
+    ads = expand_procs(out, cluster=5, iwd=str(tmp_path))
+    assert [split_v2(a["Arguments"])[-1] for a in ads] == ["a", "b"]
+    assert ads[0]["Cmd"] == "/w.pyz" and ads[0]["JobMonOwnerDN"] == "/CN=Web User"
+    cred = tmp_path / "credentials" / "tid9" / "jobmon.cred"
+    assert cred.read_text().strip() == "jm1.secret.mac"
+    assert cred.stat().st_mode & 0o777 == 0o600 and cred.parent.stat().st_mode & 0o777 == 0o700
+    assert str(cred) in ads[0]["TransferInput"]
+    # already wrapped (by `jobmon submit`): unchanged, no second credential
+    again = prep(out, "/CN=Web User", str(tmp_path))
+    assert again["executable"] == "/w.pyz" and issued == ["/CN=Web User"]
