@@ -60,11 +60,16 @@ class RelayProcess:
                 self.proc.wait()
         return int(self.proc.returncode)
 
+    def cleanup(self) -> None:
+        """Stop the relay and kill every local-pool job it left running."""
+        self.stop()
+        _kill_leftovers(self.state_dir)
+
     def __enter__(self) -> RelayProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.cleanup()
 
 
 def _toml_value(value: Any) -> str:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 def relay(tmp_path_factory: pytest.TempPathFactory, pki):
     r = start_relay(tmp_path_factory.mktemp("relay"), pki, slots=4)
     yield r
-    r.stop()
+    r.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +219,7 @@ def test_relay_restart_while_a_job_runs(pki, tmp_path: Path) -> None:
         assert first.stop() == 0
         second = start_relay(state, pki, listen=f"127.0.0.1:{port}")
     except BaseException:
-        first.stop()
+        first.cleanup()
         raise
     try:
         assert second.url == first.url
@@ -234,7 +234,7 @@ def test_relay_restart_while_a_job_runs(pki, tmp_path: Path) -> None:
         wait_for(out.exists, what="stdout to come back")
         assert out.read_text() == "started\nfinished\n"
     finally:
-        second.stop()
+        second.cleanup()
 
 
 @pytest.mark.slow

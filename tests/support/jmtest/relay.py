@@ -10,7 +10,8 @@ API (kept simple for every test folder):
   without it the zero-setup local PKI of ``state_dir`` is used. ``config`` adds
   relay config keys (see relay/config.py), e.g. ``{"heartbeat": 1.0}``.
   The result has ``.url``, ``.port``, ``.state_dir``, ``.log_text()``, ``.stop()``
-  and is a context manager. ``listen`` with a fixed port restarts a relay at
+  (the relay only: local jobs keep running, as across a restart), ``.cleanup()``
+  (stop and kill the jobs it left) and is a context manager (cleanup on exit). ``listen`` with a fixed port restarts a relay at
   the same address.
 * ``jobmon(relay, cred, *args, timeout=60, cwd=None)`` runs the real ``jobmon``
   command as the user ``cred`` (a ``pki`` credential) against ``relay`` and
