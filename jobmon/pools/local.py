@@ -36,7 +36,7 @@ from typing import Any
 import classad2
 import htcondor2
 
-from jobmon.errors import NotFound, PoolError, UsageError
+from jobmon.errors import JobmonError, NotFound, PoolError, UsageError
 from jobmon.pools import local_files as files
 from jobmon.pools.base import JobAction, NodeAction, NodeInfo, Pool, SubmitResult
 from jobmon.pools.local_jobs import expand_procs, job_argv, split_environment
@@ -265,7 +265,7 @@ class LocalPool(Pool):
             self._start(key, ad, slot)
         except files.TransferError as exc:
             self._hold(key, ad, str(exc), 13)
-        except OSError as exc:
+        except (OSError, JobmonError) as exc:
             self._hold(key, ad, f"Failed to start the job: {exc}", 6)
         return True
 
@@ -430,7 +430,7 @@ def _project(ad: classad2.ClassAd, projection: Sequence[str]) -> classad2.ClassA
     out = classad2.ClassAd()
     for name in projection:
         if name in copy:
-            out[name] = copy.lookup(name)
+            out[name] = copy[name]
     return out
 
 

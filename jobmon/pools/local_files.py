@@ -102,6 +102,9 @@ def write_job_ad_file(ad: Any, sandbox: Path) -> Path:
     import classad2
 
     inner = classad2.parseOne(ad.printOld())
+    for private in ("JobMonSandboxSnapshot", "JobMonShepherdPid"):
+        if private in inner:
+            del inner[private]
     inner["OrigIwd"] = str(ad["Iwd"])
     inner["Iwd"] = str(sandbox)
     inner["OriginalOut"] = str(ad.get("Out", "/dev/null"))

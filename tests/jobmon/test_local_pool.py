@@ -257,3 +257,11 @@ def test_python_exit_code_through_pyz_rule(pool: LocalPool, workdir: Path) -> No
     res = pool.submit(sub(f"executable = {sys.executable}\narguments = \"-c 'raise SystemExit(7)'\"\nqueue\n"),
                       iwd=str(workdir))
     assert ended(pool, f"{res.cluster}.0")["ExitCode"] == 7
+
+
+def test_projection_keeps_values(pool: LocalPool, workdir: Path) -> None:
+    res = pool.submit(sub("executable = /bin/true\n+Label = \"x y\"\nqueue\n"), iwd=str(workdir))
+    ended(pool, f"{res.cluster}.0")
+    (ad,) = pool.history(f"ClusterId == {res.cluster}", ["QDate", "Label", "Missing"])
+    assert isinstance(ad["QDate"], int) and ad["Label"] == "x y"
+    assert set(ad.keys()) == {"QDate", "Label"}
