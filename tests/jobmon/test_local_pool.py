@@ -265,3 +265,31 @@ def test_projection_keeps_values(pool: LocalPool, workdir: Path) -> None:
     (ad,) = pool.history(f"ClusterId == {res.cluster}", ["QDate", "Label", "Missing"])
     assert isinstance(ad["QDate"], int) and ad["Label"] == "x y"
     assert set(ad.keys()) == {"QDate", "Label"}
+
+
+def test_job_environment_and_job_ad_file(tmp_path: Path, workdir: Path) -> None:
+    pool = LocalPool(tmp_path / "state", slots=1, hostname="node01.example.org",
+                     job_env={"JOBMON_RELAY_URL": "https://127.0.0.1:1/clarens", "JOBMON_CA_FILE": "/ca.pem"})
+    try:
+        creds = tmp_path / "creds"
+        creds.mkdir()
+        (creds / "jobmon.cred").write_text("secret\n")
+        script(workdir, "job.sh", """\
+            echo "id=$JOBMON_JOB_ID relay=$JOBMON_RELAY_URL ca=$JOBMON_CA_FILE"
+            echo "cred=$(basename "$JOBMON_CREDENTIAL_FILE") scratch_is_cwd=$([ "$_CONDOR_SCRATCH_DIR" = "$PWD" ] && echo yes)"
+            cp "$_CONDOR_JOB_AD" job_ad_copy.txt
+            """)
+        res = pool.submit(sub(f"executable = job.sh\ntransfer_input_files = {creds / 'jobmon.cred'}\noutput = out.txt\n"
+                              "+JobMonEnabled = true\nqueue\n"), iwd=str(workdir))
+        ended(pool, f"{res.cluster}.0")
+        out = (workdir / "out.txt").read_text().splitlines()
+        assert out[0] == f"id={res.cluster}.0 relay=https://127.0.0.1:1/clarens ca=/ca.pem"
+        assert out[1] == "cred=jobmon.cred scratch_is_cwd=yes"
+        job_ad = classad2.parseOne((workdir / "job_ad_copy.txt").read_text())
+        assert job_ad["ClusterId"] == res.cluster and job_ad["JobMonEnabled"] is True
+        assert job_ad["Out"] == "_condor_stdout" and job_ad["OrigIwd"] == str(workdir)
+        assert "JobMonShepherdPid" not in job_ad
+        # the credential went in but never comes back out
+        assert not (workdir / "jobmon.cred").exists()
+    finally:
+        pool.close()
