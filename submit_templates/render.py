@@ -312,8 +312,8 @@ def classad_string(value: str) -> str:
     Submit files write ``+Attr`` values in the old ClassAd syntax, where a
     backslash is literal and only ``\\"`` escapes a double quote.
 
-    >>> print(classad_string('say "hi" C:\\dir $(X)'))
-    "say \\"hi\\" C:\\dir $(DOLLAR)(X)"
+    >>> print(classad_string('say "hi" $(X)'))
+    "say \\"hi\\" $(DOLLAR)(X)"
     """
     _one_line("value", value)
     literal = '"' + value.replace('"', '\\"') + '"'

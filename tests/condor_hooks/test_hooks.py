@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -293,3 +294,19 @@ def test_user_job_wrapper_exec_failure_goes_to_the_error_file(hk: Any, condor_fi
     assert res.returncode == 1
     message = Path(env["_CONDOR_WRAPPER_ERROR_FILE"]).read_text()
     assert message.startswith("cannot execute ") and "missing" in message
+
+
+def test_hookutil_doctests_and_ad_parsing(condor_fixtures: Path) -> None:
+    import doctest
+
+    from condor_hooks import hookutil
+
+    assert doctest.testmod(hookutil).failed == 0
+    rec = json.loads((condor_fixtures / "hooks" / UPDATE).read_text())
+    ad = hookutil.parse_old_ad(rec["stdin"])
+    # same values as HTCondor's own old-syntax parser gives
+    ref = classad2.parseOne(rec["stdin"], parser=classad2.ParserType.Old)
+    for key in ("ClusterId", "ProcId", "Arguments", "JobMonEnabled", "ResidentSetSize", "CpusUsage", "Cmd"):
+        assert hookutil.get(ad, key) == ref[key], key
+    assert hookutil.get(ad, "clusterid") == 26
+    assert isinstance(hookutil.get(ad, "MemoryUsage"), str)  # an expression stays text

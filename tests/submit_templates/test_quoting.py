@@ -22,8 +22,6 @@ from submit_templates.quoting import (
     split_environment,
 )
 
-FIXTURES = Path("/work/shared/condor-fixtures")
-
 AWKWARD = [
     [],
     ["plain"],
@@ -83,9 +81,9 @@ def test_escape_macros_random() -> None:
         assert sub.expand("foo") == '"' + s + '"', s
 
 
-def test_canonical_v2_form_from_the_recordings() -> None:
+def test_canonical_v2_form_from_the_recordings(condor_fixtures: Path) -> None:
     # The schedd's ad stores canonical V2 raw; the job (USER_JOB_WRAPPER recorder) got these argv.
-    rec = json.loads((FIXTURES / "hooks/no_exit_hook/exit0/03_user_job_wrapper.json").read_text())
+    rec = json.loads((condor_fixtures / "hooks/no_exit_hook/exit0/03_user_job_wrapper.json").read_text())
     ad = classad2.parseOne(rec["job_ad_file"])
     assert ad["Arguments"] == "--mode exit0 --runtime 20 --label hello' 'world"
     assert split_ad_arguments(ad["Arguments"]) == rec["argv"][2:]

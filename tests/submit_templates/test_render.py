@@ -9,6 +9,7 @@ import htcondor2
 import pytest
 
 from jobmon.errors import UsageError
+from submit_templates import render as render_module
 from submit_templates.quoting import split_arguments
 from submit_templates.render import (
     classad_string,
@@ -33,6 +34,13 @@ def attr(sub: htcondor2.Submit, name: str) -> object:
 
 def argv_of(sub: htcondor2.Submit) -> list[str]:
     return split_arguments(sub.expand("arguments"))
+
+
+def test_doctests() -> None:
+    import doctest
+
+    result = doctest.testmod(render_module)
+    assert result.attempted >= 1 and result.failed == 0
 
 
 def test_list_and_fields() -> None:
