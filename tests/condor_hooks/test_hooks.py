@@ -310,3 +310,28 @@ def test_hookutil_doctests_and_ad_parsing(condor_fixtures: Path) -> None:
         assert hookutil.get(ad, key) == ref[key], key
     assert hookutil.get(ad, "clusterid") == 26
     assert isinstance(hookutil.get(ad, "MemoryUsage"), str)  # an expression stays text
+
+
+def _oldest_python() -> str | None:
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found = sorted(Path(root).glob("versions/3.6*/bin/python"))
+    return str(found[0]) if found else None
+
+
+@pytest.mark.skipif(_oldest_python() is None, reason="no Python 3.6 interpreter (pyenv) on this machine")
+def test_flat_install_on_python36(hk: Any, condor_fixtures: Path, relay: Any, tmp_path: Path, scratch: Path,
+                                  credential: Path, pki: Any) -> None:
+    # EL8 execute nodes: python3.6 and the zipapp, nothing else
+    py36 = _oldest_python()
+    assert py36 is not None
+    flat = hk.install_flat(tmp_path / "libexec")
+    rec = hk.recording(condor_fixtures, UPDATE)
+    res = subprocess.run([py36, str(flat / "hook_update_job_info.py")], input=hk.with_relay(rec["stdin"], relay.url),
+                         capture_output=True, text=True, env=_env(hk, rec, scratch, pki), cwd=str(scratch), timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert relay.calls and relay.calls[0][1] == "26.0" and hk.basic_token(relay.calls[0][3]) == hk.TOKEN
+    cron = hk.recording(condor_fixtures, "startd_cron/01_startd-cron-jobmon.json")
+    res = subprocess.run([py36, str(flat / "startd_cron_jobmon.py"), *cron["argv"][1:]], capture_output=True,
+                         text=True, env=hk.env_of(cron, tmp_path), cwd=str(tmp_path), timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert classad2.parseOne(res.stdout, parser=classad2.ParserType.Old)["HasJobMon"] is True
