@@ -48,7 +48,10 @@ def command_line(job: Mapping[str, Any]) -> str:
     args = job.get("args")
     if isinstance(args, (list, tuple)):
         args = " ".join(str(a) for a in args)
-    return f"{job.get('cmd', '')} {args or ''}".strip()
+    cmd, args = str(job.get("cmd") or ""), str(args or "")
+    if cmd.endswith(".pyz") and " -- " in f" {args} ":
+        return f" {args} ".split(" -- ", 1)[1].strip()  # a wrapped job: show the payload
+    return f"{cmd} {args}".strip()
 
 
 def job_table(jobs: list[dict[str, Any]]) -> Any:
@@ -56,7 +59,7 @@ def job_table(jobs: list[dict[str, Any]]) -> Any:
 
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("ID", "OWNER", "STATE", "SUBMITTED", "RUN TIME", "HOST", "PROGRESS", "EXIT", "CMD"):
-        t.add_column(col, no_wrap=col != "CMD", overflow="ellipsis")
+        t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=50 if col == "CMD" else None)
     for j in jobs:
         state = str(j.get("state", "?"))
         if state == "running" and j.get("connected") is False:

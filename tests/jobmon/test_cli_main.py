@@ -105,3 +105,22 @@ def test_helpers() -> None:
     assert last_lines(b"artial\nb\nc\n", 5, False) == b"b\nc\n"
     assert parse_since("2h", now=10000.0) == 10000.0 - 7200
     assert parse_since("1700000000") == 1700000000.0
+
+
+def test_job_table_and_status_lines_show_the_payload() -> None:
+    import io
+
+    from rich.console import Console
+
+    from jobmon.cli.cmd_q import job_table, status_lines
+
+    job = {"id": "7.0", "cluster": 7, "proc": 0, "owner": "alice", "state": "running", "connected": False,
+           "cmd": "/c/jobmon-wrapper.pyz", "args": "--relay https://r/clarens --job-id 7.0 -- ./run.sh x",
+           "progress": {"done": 5.0, "total": 20.0, "rate": 2.5, "eta": 6.0}}
+    buf = io.StringIO()
+    Console(file=buf, width=200).print(job_table([job]))
+    text = buf.getvalue()
+    assert "running*" in text and "5/20 (25%)" in text and "./run.sh x" in text and "--relay" not in text
+    lines = status_lines({**job, "state": "finished", "exit_code": 0})
+    assert any(line.startswith("exit:") and line.endswith("0") for line in lines)
+    assert any("2.5/s" in line and "ETA 6s" in line for line in lines)
