@@ -248,3 +248,23 @@ def test_jobmon_demo_exits_zero(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "summary.txt | events: 48" in res.stdout
     assert "exit code 0" in res.stdout
+
+
+def test_watch_modes_return_when_the_jobs_end(run, relay, pki, tmp_path: Path) -> None:
+    body = """\
+        for i in 1 2 3 4 5 6; do echo "Processed event $i of 6"; sleep 0.3; done
+        exit $EXIT
+        """
+    sub = write_job(tmp_path / "w", body.replace("$EXIT", "0"),
+                    sub_extra='+JobMonProgressRegex = "Processed event ([0-9]+) of ([0-9]+)"\n', queue="queue 2")
+    cluster = submit(run, sub)
+    res = run("status", "--watch", str(cluster), timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"{cluster}.0" in res.stdout and f"{cluster}.1" in res.stdout and "finished" in res.stdout
+    res = run("q", "--watch", str(cluster), timeout=120)
+    assert res.returncode == 0 and "2 job(s): 2 finished" in res.stdout
+
+    failing = write_job(tmp_path / "f", body.replace("$EXIT", "4"))
+    cluster = submit(run, failing)
+    res = run("status", "--watch", f"{cluster}.0", timeout=120)
+    assert res.returncode == 1 and "exit 4" in res.stdout
