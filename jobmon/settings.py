@@ -90,9 +90,15 @@ class Settings:
         cert, key, source = self._find_cert(env)
         ca_file, ca_dir = self.ca_file, self.ca_dir
         if ca_file is None and ca_dir is None:
+            # the grid CAs, plus this machine's local CA (a relay started here uses it)
+            local_ca = self.state_dir / "pki" / "ca.pem"
+            if source == "local":
+                ca_file = self._local_pki()["ca"]
+            elif local_ca.is_file():
+                ca_file = local_ca
             if source != "local" and DEFAULT_GRID_CA_DIR.is_dir():
                 ca_dir = DEFAULT_GRID_CA_DIR
-            else:
+            if ca_file is None and ca_dir is None:
                 ca_file = self._local_pki()["ca"]
         return Credentials(cert, key, ca_file, ca_dir, source)
 
