@@ -9,6 +9,7 @@ or on Ctrl-C.
 from __future__ import annotations
 
 import sys
+import time
 
 from jobmon.cli.common import Context, parse_job
 from jobmon.client import binary
@@ -17,6 +18,7 @@ from jobmon.faults import Fault
 
 CHUNK = 65536
 WAIT = 10.0
+RETRY = 1.0
 ENDED = ("finished", "removed")
 
 
@@ -34,7 +36,15 @@ def run(ctx: Context) -> int:
     job = str(parse_job(ctx.args.job))
     path = ctx.args.path
     client = ctx.client(timeout=WAIT + 60)
-    res = client.read(job, path, -float(CHUNK), float(CHUNK), 0.0)
+    while True:
+        try:
+            res = client.read(job, path, -float(CHUNK), float(CHUNK), 0.0)
+            break
+        except RemoteFault as exc:
+            # with -f, a job whose monitor has not connected yet (or reconnects) is waited for
+            if not (ctx.args.follow and exc.code == Fault.JOB_NOT_CONNECTED) or _ended(ctx, job):
+                raise
+            time.sleep(RETRY)
     data = binary(res.get("data"))
     _write(last_lines(data, ctx.args.lines, float(res.get("offset", 0)) <= 0))
     if not ctx.args.follow:
@@ -47,7 +57,8 @@ def run(ctx: Context) -> int:
             if exc.code in (Fault.JOB_ENDED, Fault.JOB_NOT_CONNECTED) and _ended(ctx, job):
                 return 0
             if exc.code == Fault.JOB_NOT_CONNECTED:
-                continue  # the relay restarted or the daemon reconnects: keep following
+                time.sleep(RETRY)  # the relay restarted or the daemon reconnects: keep following
+                continue
             raise
         chunk = binary(res.get("data"))
         if chunk:

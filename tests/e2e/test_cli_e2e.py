@@ -123,8 +123,7 @@ def test_tail_follows_until_the_job_ends(run, relay, pki, tmp_path: Path) -> Non
         for i in 4 5 6; do echo "line $i"; sleep 0.2; done
         """
     cluster = submit(run, write_job(tmp_path / "w", body))
-    job = f"{cluster}.0"
-    wait_connected(relay, pki, job)
+    job = f"{cluster}.0"  # followed at once: tail -f waits for the job's monitor to connect
     import subprocess
 
     from jmtest.relay import jobmon_command, test_env
