@@ -132,13 +132,20 @@ def test_tail_follows_until_the_job_ends(run, relay, pki, tmp_path: Path) -> Non
         [*jobmon_command(), "--state-dir", str(relay.state_dir / "cli"), "--relay", relay.url,
          "--cert", str(pki.alice.cert_path), "--key", str(pki.alice.key_path), "--ca-file", str(pki.ca_file),
          "tail", "-f", job], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=test_env())
+    seen = []
     try:
+        assert follower.stdout is not None
+        while len(seen) < 3:  # lines 1-3 arrive while the job waits at its gate
+            line = follower.stdout.readline()
+            assert line, follower.stderr.read() if follower.stderr else "tail ended early"
+            seen.append(line.rstrip("\n"))
         gate.touch()
         out, err = follower.communicate(timeout=120)
     finally:
         follower.kill()
     assert follower.returncode == 0, err
-    assert [ln for ln in out.splitlines() if ln.startswith("line")] == [f"line {i}" for i in range(1, 7)]
+    seen += out.splitlines()
+    assert [ln for ln in seen if ln.startswith("line")] == [f"line {i}" for i in range(1, 7)]
 
 
 def test_other_users_certificate_is_refused(run, relay, pki, tmp_path: Path) -> None:
