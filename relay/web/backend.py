@@ -41,7 +41,7 @@ class WebLogins:
     """
 
     def __init__(self, app: web.Application, core: Any, session_ttl: float = 43200.0) -> None:
-        found = app.get(AUTHENTICATOR_KEY)
+        found = app.get(AUTHENTICATOR_KEY) or getattr(core, "auth", None)
         self.authenticator: Authenticator | None = found if isinstance(found, Authenticator) else None
         if self.authenticator is not None:
             self.cookies = self.authenticator.cookies
@@ -174,6 +174,11 @@ async def node_action(core: Any, ident: Any, node: str, action: str) -> str:
 # -- farm status (page header) --------------------------------------------------------------
 _FARM_TTL = 5.0
 _farm_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+
+
+def forget_farm(core: Any) -> None:
+    """Drop the cached farm status (after an action that changes it)."""
+    _farm_cache.pop(id(core), None)
 
 
 async def farm_status(core: Any, ident: Any) -> dict[str, Any]:

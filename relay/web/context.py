@@ -67,6 +67,7 @@ class WebContext:
 
     def changes_bump_soon(self) -> None:
         """Wake live pages now (after an action whose effect the core may report later)."""
+        backend.forget_farm(self.core)
         task = asyncio.get_running_loop().create_task(self.changes.bump())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from jinja2 import Undefined
 from markupsafe import Markup, escape
 
 #: the CSS class suffix and the label of every state, the same on every page
@@ -17,7 +18,7 @@ STATES = ("waiting", "running", "held", "finished", "removed")
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, Undefined)) or value is None:
         return None
     try:
         return float(value)

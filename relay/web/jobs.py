@@ -14,6 +14,8 @@ from relay.web.format import STATES
 
 #: how long an idle live feed waits before refreshing the farm status anyway
 IDLE_REFRESH = 15.0
+#: a job page also shows what only the pool knows (files returned after the end)
+JOB_REFRESH = 5.0
 
 
 def _filters(request: web.Request, viewer: Viewer) -> tuple[str, bool]:
@@ -54,13 +56,14 @@ async def jobs_page(request: web.Request, ctx: WebContext, viewer: Viewer) -> we
 
 
 async def _job_parts(ctx: WebContext, viewer: Viewer, job: str) -> dict[str, str]:
-    from relay.web.job import job_view  # the job page's own rendering
+    from relay.web.job import job_view, returned_files  # the job page's own rendering
 
     data = await backend.status(ctx.core, viewer.identity, job)
     view = job_view(data)
+    view["outputs"] = returned_files(data)
     return {
         name: ctx.render_str(f"_job_{name}.html", **view)
-        for name in ("head", "progress", "details", "resources")
+        for name in ("head", "progress", "details", "resources", "files")
     }
 
 
@@ -97,7 +100,7 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
             if farm and farm != last.get("farm"):
                 await stream.send("farm", {"html": ctx.render_str("_farm.html", farm=farm)})
                 last["farm"] = farm
-            generation = await ctx.changes.wait(seen, IDLE_REFRESH)
+            generation = await ctx.changes.wait(seen, JOB_REFRESH if job else IDLE_REFRESH)
             if generation == seen:
                 await stream.ping()
             seen = generation

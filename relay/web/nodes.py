@@ -80,9 +80,11 @@ async def node_post(request: web.Request, ctx: WebContext, viewer: Viewer) -> we
             question=f"{act.label}: {act.help}.", action=request.path,
             button=f"{act.label} {node}", back="/nodes", hidden={},
         )
+    ctx.changes_bump_soon()
     try:
         message = await backend.node_action(ctx.core, viewer.identity, node, act.name)
-        query = {"msg": f"{act.label} {node}: {message or 'done'}", "kind": "ok"}
+        text = message[:1].upper() + message[1:] if message else f"{act.label} {node}: done"
+        query = {"msg": text, "kind": "ok"}
     except RelayFault as fault:
         query = {"msg": f"{act.label} {node} failed: {fault.message}", "kind": "err"}
     ctx.changes_bump_soon()

@@ -23,7 +23,7 @@ WEB_TEMPLATES = {"events": "event processing: input events in, output events bac
 #: set by the relay, never typed by the user
 HIDDEN_FIELDS = {"relay_url", "wrapper", "credential_file", "credential_id", "owner_dn"}
 #: path fields that name an input file the browser may upload instead
-UPLOADABLE = {"executable", "input_events", "calibration_file", "control_file", "input_files"}
+UPLOADABLE = {"input_events", "calibration_file", "control_file", "input_files"}
 CREDENTIAL_FILE = "jobmon.cred"
 _NAME = re.compile(r"^[A-Za-z0-9._+-][A-Za-z0-9._+ -]{0,200}$")
 
