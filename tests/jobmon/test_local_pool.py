@@ -293,3 +293,33 @@ def test_job_environment_and_job_ad_file(tmp_path: Path, workdir: Path) -> None:
         assert not (workdir / "jobmon.cred").exists()
     finally:
         pool.close()
+
+
+def test_queue_in_and_matching_use_the_submit_directory(pool: LocalPool, workdir: Path) -> None:
+    for name in ("b.dat", "a.dat", "c.txt"):
+        (workdir / name).write_text(name)
+    res = pool.submit(sub("executable = /bin/cat\narguments = $(f)\ntransfer_executable = false\n"
+                          "transfer_input_files = $(f)\noutput = $(f).out\nqueue f matching *.dat\n"),
+                      iwd=str(workdir))
+    res2 = pool.submit(sub("executable = /bin/echo\narguments = $(w)\noutput = w.$(Process)\n"
+                           "queue w in (red, green)\n"), iwd=str(workdir))
+    for r in (res, res2):
+        for p in r.procs:
+            ended(pool, f"{r.cluster}.{p}")
+    assert (workdir / "a.dat.out").read_text() == "a.dat" and (workdir / "b.dat.out").read_text() == "b.dat"
+    assert not (workdir / "c.txt.out").exists()
+    assert [(workdir / f"w.{p}").read_text() for p in res2.procs] == ["red\n", "green\n"]
+
+
+def test_user_log_is_readable_by_htcondor(pool: LocalPool, workdir: Path) -> None:
+    script(workdir, "job.sh", "sleep 60\n")
+    ok = pool.submit(sub("executable = /bin/true\nlog = events.log\nqueue\n"), iwd=str(workdir))
+    ended(pool, f"{ok.cluster}.0")
+    rm = pool.submit(sub("executable = job.sh\nlog = events.log\nqueue\n"), iwd=str(workdir))
+    wait_for(lambda: ad_of(pool, f"{rm.cluster}.0")["JobStatus"] == 2, what="running")
+    pool.act(JobAction.REMOVE, f"ClusterId == {rm.cluster}", "enough")
+    ended(pool, f"{rm.cluster}.0")
+    events = [(e.cluster, int(e.type)) for e in htcondor2.JobEventLog(str(workdir / "events.log")).events(0)]
+    ET = htcondor2.JobEventType
+    assert events == [(ok.cluster, ET.SUBMIT), (ok.cluster, ET.EXECUTE), (ok.cluster, ET.JOB_TERMINATED),
+                      (rm.cluster, ET.SUBMIT), (rm.cluster, ET.EXECUTE), (rm.cluster, ET.JOB_ABORTED)]
