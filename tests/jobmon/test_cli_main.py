@@ -124,3 +124,19 @@ def test_job_table_and_status_lines_show_the_payload() -> None:
     lines = status_lines({**job, "state": "finished", "exit_code": 0})
     assert any(line.startswith("exit:") and line.endswith("0") for line in lines)
     assert any("2.5/s" in line and "ETA 6s" in line for line in lines)
+
+
+def test_template_list_and_render_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["template", "list"]) == 0
+    assert "wrapped" in capsys.readouterr().out
+    assert cli.main(["template", "render", "no-such-template"]) == 2
+    assert "no-such-template" in one_line_error(capsys)
+    assert cli.main(["template", "render", "wrapped", "--set", "novalue"]) == 2
+    assert "KEY=VALUE" in one_line_error(capsys)
+
+
+def test_template_render_parses_with_htcondor(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["template", "render", "wrapped", "--set", "executable=/bin/echo",
+                     "--set", "relay_url=https://r.example.org:8443/clarens"]) == 0
+    parsed = htcondor2.Submit(capsys.readouterr().out)
+    assert parsed["executable"].endswith(".pyz") and parsed["MY.JobMonRelay"] == '"https://r.example.org:8443/clarens"'
