@@ -12,6 +12,7 @@ import getpass
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from jobmon.cli.common import Context
@@ -34,14 +35,19 @@ def relay_config(ctx: Context) -> tuple[Any, str]:
 
     a, s = ctx.args, ctx.settings
     base = load_config(a.relay_config, {})
-    overrides: dict[str, Any] = {"state_dir": str(s.state_dir)}
+    overrides: dict[str, Any] = {}
+    from relay.config import RelayConfig
+
+    if s.origin.get("state_dir", "default") != "default" or base.state_dir == RelayConfig().state_dir:
+        overrides["state_dir"] = str(s.state_dir)  # else the relay config file's own state_dir
     listen = a.listen or s.listen or (base.listen if a.relay_config else "127.0.0.1:8443")
     host, _, port = listen.rpartition(":")
     if port == "0":
         listen = f"{host}:{free_port(host or '127.0.0.1')}"
     overrides["listen"] = listen
-    local = pki.ensure_local_pki(s.state_dir, getpass.getuser())
-    if not base.host_cert and not (s.state_dir / "hostcert.pem").exists():
+    state_dir = Path(os.path.expanduser(str(overrides.get("state_dir", base.state_dir))))
+    local = pki.ensure_local_pki(s.state_dir, getpass.getuser())  # shared with the CLI here
+    if not base.host_cert and not (state_dir / "hostcert.pem").exists():
         overrides["host_cert"], overrides["host_key"] = str(local.host_cert), str(local.host_key)
     job_ca = base.ca_file or str(local.ca_cert)
     if not base.ca_file:
