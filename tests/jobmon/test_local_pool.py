@@ -323,3 +323,20 @@ def test_user_log_is_readable_by_htcondor(pool: LocalPool, workdir: Path) -> Non
     ET = htcondor2.JobEventType
     assert events == [(ok.cluster, ET.SUBMIT), (ok.cluster, ET.EXECUTE), (ok.cluster, ET.JOB_TERMINATED),
                       (rm.cluster, ET.SUBMIT), (rm.cluster, ET.EXECUTE), (rm.cluster, ET.JOB_ABORTED)]
+
+
+def test_drain_lets_running_jobs_finish_and_starts_none(pool: LocalPool, workdir: Path) -> None:
+    gate = workdir / "gate"
+    script(workdir, "job.sh", f"while [ ! -e {gate} ]; do sleep 0.1; done\n")
+    first = pool.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
+    wait_for(lambda: ad_of(pool, f"{first.cluster}.0")["JobStatus"] == 2, what="running")
+    pool.node_action("node01.example.org", NodeAction.DRAIN)
+    later = pool.submit(sub("executable = /bin/true\nqueue\n"), iwd=str(workdir))
+    node = pool.nodes()[0]
+    assert node.state == "draining" and node.draining and node.running_jobs == (f"{first.cluster}.0",)
+    gate.touch()
+    assert exit_of(ended(pool, f"{first.cluster}.0")) == (0, None)
+    wait_for(lambda: pool.nodes()[0].state == "drained", what="drained")
+    assert ad_of(pool, f"{later.cluster}.0")["JobStatus"] == 1
+    pool.node_action("node01.example.org", NodeAction.UNDRAIN)
+    assert ended(pool, f"{later.cluster}.0")["ExitCode"] == 0
