@@ -244,6 +244,9 @@ def run_demo(out: TextIO | None = None, keep: bool = False) -> int:
                "When the job ended, its new files were copied back next to the submit file, as "
                "HTCondor does.")
         summary = work / "summary.txt"
+        deadline = time.monotonic() + 30  # the pool copies files back just after the job's own report
+        while not summary.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         if not summary.exists():
             raise RelayError(f"the output file {summary} did not come back")
         for line in summary.read_text().splitlines():
