@@ -139,10 +139,10 @@ async def _render_job(
     data = await backend.status(ctx.core, viewer.identity, job)
     view = job_view(data)
     state = str(data.get("state"))
-    live = state == "running"
+    live = state in ("waiting", "running")
     path = _tail_path(request)
     tail_text, tail_note = "", ""
-    if live:
+    if state == "running":
         try:
             r = await backend.read(ctx.core, viewer.identity, job, path, -TAIL_BYTES, TAIL_BYTES, 0.0)
             tail_text = _trim_first_line(backend.as_text(r.get("data")), float(r.get("offset", 0) or 0))
@@ -152,14 +152,8 @@ async def _render_job(
     elif state in ("finished", "removed"):
         tail_note = "the job has ended; its output files are listed above"
     else:
-        tail_note = "the job has not started yet"
-    ps_rows: list[dict[str, Any]] = []
-    ps_fault = ""
-    if live:
-        try:
-            ps_rows = _depths(list((await backend.ps(ctx.core, viewer.identity, job)).get("processes", [])))
-        except RelayFault as fault:
-            ps_fault = fault.message
+        tail_note = "the job has not started yet; its output appears here when it runs"
+    ps_view = await ps_part(ctx, viewer, job) if state == "running" else {"ps": [], "ps_fault": "not running yet"}
     tail_url = f"/jobs/{job}/tail?" + urlencode({"file": path})
     extra.setdefault("console_command", "")
     console = extra.pop("console", None) or {}
@@ -167,8 +161,17 @@ async def _render_job(
         request, "job.html", viewer, page="job", farm=await backend.farm_status(ctx.core, viewer.identity),
         actions=_actions_for(state), outputs=returned_files(data), live=live,
         tail_path=path, tail_text=tail_text, tail_note=tail_note, tail_url=tail_url,
-        ps=ps_rows, ps_fault=ps_fault, events_url=f"/events/{job}", **console, **view, **extra,
+        **ps_view, events_url=f"/events/{job}", **console, **view, **extra,
     )
+
+
+async def ps_part(ctx: WebContext, viewer: Viewer, job: str) -> dict[str, Any]:
+    """The process tree, or why there is none."""
+    try:
+        result = await backend.ps(ctx.core, viewer.identity, job)
+    except RelayFault as fault:
+        return {"ps": [], "ps_fault": fault.message}
+    return {"ps": _depths(list(result.get("processes", []))), "ps_fault": ""}
 
 
 def _size(value: Any) -> str:

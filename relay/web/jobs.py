@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,10 @@ from relay.web.format import STATES
 IDLE_REFRESH = 15.0
 #: a job page also shows what only the pool knows (files returned after the end)
 JOB_REFRESH = 5.0
+#: at most one render of a live page per this many seconds
+MIN_INTERVAL = 0.5
+#: a job page's process list is asked of the daemon at most this often
+PS_INTERVAL = 5.0
 
 
 def _filters(request: web.Request, viewer: Viewer) -> tuple[str, bool]:
@@ -55,16 +60,19 @@ async def jobs_page(request: web.Request, ctx: WebContext, viewer: Viewer) -> we
     )
 
 
-async def _job_parts(ctx: WebContext, viewer: Viewer, job: str) -> dict[str, str]:
-    from relay.web.job import job_view, returned_files  # the job page's own rendering
+async def _job_parts(ctx: WebContext, viewer: Viewer, job: str, with_ps: bool) -> dict[str, str]:
+    from relay.web.job import job_view, ps_part, returned_files  # the job page's own rendering
 
     data = await backend.status(ctx.core, viewer.identity, job)
     view = job_view(data)
     view["outputs"] = returned_files(data)
-    return {
+    parts = {
         name: ctx.render_str(f"_job_{name}.html", **view)
         for name in ("head", "progress", "details", "resources", "files")
     }
+    if with_ps and data.get("state") == "running" and data.get("connected"):
+        parts["ps"] = ctx.render_str("_job_ps.html", **await ps_part(ctx, viewer, job))
+    return parts
 
 
 @page_handler
@@ -76,11 +84,17 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
     await stream.open()
     last: dict[str, Any] = {}
     seen = ctx.changes.generation
+    loop = asyncio.get_running_loop()
+    ps_at = 0.0
     try:
         while not ctx.stopping.is_set():
+            started = loop.time()
             if job:
+                with_ps = started - ps_at >= PS_INTERVAL
                 try:
-                    parts = await _job_parts(ctx, viewer, job)
+                    parts = await _job_parts(ctx, viewer, job, with_ps)
+                    if "ps" in parts:
+                        ps_at = started
                 except RelayFault as fault:
                     await stream.send("fault", {"message": fault.message})
                     break
@@ -104,6 +118,9 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
             if generation == seen:
                 await stream.ping()
             seen = generation
+            pause = MIN_INTERVAL - (loop.time() - started)
+            if pause > 0:  # many updates at once: one render per interval
+                await asyncio.sleep(pause)
     except (ConnectionResetError, ConnectionError):
         pass
     return stream.response

@@ -25,6 +25,8 @@ HIDDEN_FIELDS = {"relay_url", "wrapper", "credential_file", "credential_id", "ow
 #: path fields that name an input file the browser may upload instead
 UPLOADABLE = {"input_events", "calibration_file", "control_file", "input_files"}
 CREDENTIAL_FILE = "jobmon.cred"
+#: optional fields shown before the "more" section
+MAIN_FIELDS = {"arguments", "extra_arguments", "priority", "notify_user", "count", "input_files", "output_files"}
 _NAME = re.compile(r"^[A-Za-z0-9._+-][A-Za-z0-9._+ -]{0,200}$")
 
 
@@ -171,9 +173,13 @@ def _page(request: web.Request, ctx: WebContext, viewer: Viewer, template: str, 
           **values: Any) -> web.Response:
     values.setdefault("values", {})
     values.setdefault("errors", {})
+    fields = form_fields(template)
+    main = [f for f in fields if f.required or f.name in MAIN_FIELDS]
+    more = [f for f in fields if f not in main]
     return ctx.page(
         request, "submit.html", viewer, status=status, page="submit", templates=_templates(),
-        template=template, fields=form_fields(template), **values,
+        template=template, main_fields=main, more_fields=more,
+        more_open=any(f.name in values["errors"] for f in more), **values,
     )
 
 

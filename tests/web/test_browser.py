@@ -95,6 +95,7 @@ def submit_through_form(page: Any, live_relay: Any, inputs: dict[str, Path], n_e
     page.fill("#f-priority", "5")
     page.fill("#f-notify_user", email)
     # no backslashes: LocalPool parses +Attr values in the new ClassAd syntax, which eats "\d"
+    page.click("details.more summary")
     page.fill("#f-progress_regex", "processed (?P<done>[0-9]+) of (?P<total>[0-9]+)")
     page.click("button[value=preview]")
     page.wait_for_selector("[data-description]", timeout=TIMEOUT)
@@ -152,6 +153,11 @@ def watch_running_job(page: Any, live_relay: Any, job: str, who: str) -> None:
         "() => { const e = document.querySelector('#console-out [data-exit-code]');"
         " return e && e.getAttribute('data-exit-code') !== '0'; }", timeout=TIMEOUT)
     assert "no-such-file" in page.inner_text("#console-out [data-stderr]")
+    # the process tree shows the payload under the wrapper (refreshed live)
+    page.wait_for_function(
+        "() => document.querySelector('[data-part=ps]').textContent.includes('processor.py')",
+        timeout=TIMEOUT,
+    )
     shot(page, live_relay, f"job-running-{who}")
 
 
@@ -203,6 +209,7 @@ def test_finished_job_shows_exit_and_returned_files(chromium: Any, live_relay: A
     page = context.new_page()
     try:
         job = submit_through_form(page, live_relay, inputs, 5, "alice@example.org")
+        assert page.url.endswith(f"/jobs/{job}")
         # the page learns of the end and of the returned files by itself (SSE)
         page.wait_for_function(
             "() => document.querySelector('[data-part=head]').textContent.includes('finished')",

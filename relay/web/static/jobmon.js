@@ -75,6 +75,9 @@
         if (status) { status.textContent = d.message; }
         es.close();
       });
+      es.addEventListener("status", function (ev) {
+        if (status) { status.textContent = JSON.parse(ev.data).message; }
+      });
       es.addEventListener("fault", function (ev) {
         var d = JSON.parse(ev.data);
         if (status) { status.textContent = d.message; }
