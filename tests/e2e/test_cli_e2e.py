@@ -274,3 +274,21 @@ def test_watch_modes_return_when_the_jobs_end(run, relay, pki, tmp_path: Path) -
     cluster = submit(run, failing)
     res = run("status", "--watch", f"{cluster}.0", timeout=120)
     assert res.returncode == 1 and "exit 4" in res.stdout
+
+
+def test_admin_commands(run, relay, pki) -> None:
+    res = run("nodes", cred=pki.admin)
+    assert res.returncode == 0, res.stderr
+    assert "up" in res.stdout and "/" in res.stdout
+    res = run("nodes", cred=pki.alice)
+    assert res.returncode == 4 and res.stderr.startswith("jobmon: ")
+    res = run("audit", "--since", "1h", cred=pki.admin)
+    assert res.returncode == 0
+    denied = [ln for ln in res.stdout.splitlines() if "DENIED" in ln and "jobmon.nodes" in ln]
+    assert denied and pki.alice.dn in denied[-1]  # alice's refused attempt is in the audit log
+    res = run("audit", cred=pki.bob)
+    assert res.returncode == 4
+    res = run("nodes", "drain", "no-such-node.example.org", cred=pki.admin)
+    assert res.returncode == 5
+    res = run("web")
+    assert res.returncode == 0 and res.stdout.startswith(relay.url.split("/clarens")[0])
