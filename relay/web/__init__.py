@@ -50,7 +50,9 @@ def setup(app: web.Application, core: Any, config: Any) -> WebContext:
 
     mailer = JobMailer.from_config(config)
     if mailer is not None:
-        if not backend.on_job_end(core, mailer.job_ended):
+        if backend.on_job_end(core, mailer.job_ended):
+            ctx.mailer = mailer
+        else:
             log.warning("the relay core offers no on_job_end(); end-of-job mail is off")
 
     async def _start(app: web.Application) -> None:
@@ -59,6 +61,11 @@ def setup(app: web.Application, core: Any, config: Any) -> WebContext:
     async def _stop(app: web.Application) -> None:
         await ctx.changes.stop()
 
+    async def _cleanup(app: web.Application) -> None:
+        if ctx.mailer is not None:
+            ctx.mailer.close()
+
     app.on_startup.append(_start)
     app.on_shutdown.append(_stop)
+    app.on_cleanup.append(_cleanup)
     return ctx

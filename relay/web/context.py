@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from relay.mail import JobMailer
 from relay.web import backend
 from relay.web.format import FILTERS
 
@@ -44,6 +45,7 @@ class WebContext:
         self.core = core
         self.config = config
         self.logins = logins
+        self.mailer: JobMailer | None = None  # set by setup() when smtp_host is configured
         self._csrf_key = secrets.token_bytes(32)
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()

@@ -173,6 +173,7 @@ def _page(request: web.Request, ctx: WebContext, viewer: Viewer, template: str, 
           **values: Any) -> web.Response:
     values.setdefault("values", {})
     values.setdefault("errors", {})
+    values.setdefault("uploaded", {})
     fields = form_fields(template)
     main = [f for f in fields if f.required or f.name in MAIN_FIELDS]
     more = [f for f in fields if f not in main]
@@ -219,9 +220,10 @@ async def submit_post(request: web.Request, ctx: WebContext, viewer: Viewer) -> 
         errors.update(render_errors)
     if errors or general or preview:
         notice = general or ("Please correct the fields marked below; nothing was submitted." if errors else "")
+        uploaded = {name: ", ".join(fn for fn, _ in items) for name, items in uploads.items()}
         return _page(request, ctx, viewer, template, status=200 if preview and not errors else 422,
                      values=values, errors=errors, notice=notice, description=description,
-                     notice_kind="err")
+                     notice_kind="err", uploaded=uploaded)
     # a per-job credential for the job's daemon, transferred as a 0600 file
     try:
         cred = await backend.issue_credential(ctx.core, viewer.identity)
@@ -245,5 +247,7 @@ async def submit_post(request: web.Request, ctx: WebContext, viewer: Viewer) -> 
     procs = list(result.get("procs") or [0])
     if cred is not None:
         await backend.bind_credential(ctx.core, viewer.identity, str(cred.get("id", "")), cluster)
+    if ctx.mailer is not None and values.get("notify_user"):
+        ctx.mailer.expect(str(cluster), values["notify_user"])
     ctx.changes_bump_soon()
     raise web.HTTPSeeOther(f"/jobs/{cluster}.{int(procs[0])}")

@@ -39,9 +39,25 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 @dataclass
 class Env:
+    """What a fast test needs: a LocalPool, relay settings, and ways to serve and wait."""
+
     root: Path
     pool: LocalPool
     overrides: dict[str, Any]
+    alice: str = ALICE
+    bob: str = BOB
+    admin: str = ADMIN
+
+    def serve(self, **overrides: Any) -> Any:
+        return serve(self, **overrides)
+
+    @staticmethod
+    def ident(dn: str) -> Identity:
+        return ident(dn)
+
+    @staticmethod
+    async def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+        return await wait_for(pred, timeout, what)
 
 
 @pytest.fixture
