@@ -177,7 +177,7 @@ class LocalPool(Pool):
         }[action]
 
     def close(self) -> None:
-        """Stop scheduling. Running jobs keep running (their shepherds are adopted on restart)."""
+        """Stop scheduling and recording. Running jobs keep running (adopted on restart)."""
         with self._lock:
             self._closing = True
             self._wake.notify_all()
@@ -339,6 +339,8 @@ class LocalPool(Pool):
             while proc and _shepherd_alive(proc, status_file):
                 time.sleep(0.5)
         with self._lock:
+            if self._closing:
+                return  # a closed pool changes nothing: the next one adopts or requeues the job
             self._finish(key, status_file)
             self._wake.notify_all()
 
