@@ -150,7 +150,7 @@ async def _render_job(
         except RelayFault as fault:
             tail_note = fault.message
     elif state in ("finished", "removed"):
-        tail_note = "the job has ended; its output files are listed above"
+        tail_text, tail_note = await _returned_tail(data, path)
     else:
         tail_note = "the job has not started yet; its output appears here when it runs"
     ps_view = await ps_part(ctx, viewer, job) if state == "running" else {"ps": [], "ps_fault": "not running yet"}
@@ -163,6 +163,39 @@ async def _render_job(
         tail_path=path, tail_text=tail_text, tail_note=tail_note, tail_url=tail_url,
         **ps_view, events_url=f"/events/{job}", **console, **view, **extra,
     )
+
+
+def _returned_stream(files: list[dict[str, Any]], path: str) -> str | None:
+    """The returned file holding the job's stdout (``@stdout``) or stderr, or a file asked by name."""
+    names = [f["name"] for f in files]
+    if not path.startswith("@"):
+        return path if path in names else None
+    suffix = {"@stdout": ".out", "@stderr": ".err"}.get(path, "")
+    for name in names:
+        if suffix and name.endswith(suffix):
+            return name
+    return None
+
+
+async def _returned_tail(data: dict[str, Any], path: str) -> tuple[str, str]:
+    """What an ended job's page shows in the output panel: the end of the returned file."""
+    name = _returned_stream(returned_files(data) or [], path)
+    if name is None:
+        return "", "the job has ended; the files the pool returned are listed above"
+    file = Path(str(data["iwd"])) / name
+
+    def tail() -> tuple[str, int]:
+        with open(file, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = max(0, size - TAIL_BYTES)
+            fh.seek(start)
+            return _trim_first_line(fh.read(TAIL_BYTES).decode("utf-8", "replace"), start), size
+
+    try:
+        text, size = await asyncio.get_running_loop().run_in_executor(None, tail)
+    except OSError as exc:
+        return "", f"cannot read {name}: {exc.strerror}"
+    return text, f"the job has ended · returned {name} · {_size(size)}"
 
 
 async def ps_part(ctx: WebContext, viewer: Viewer, job: str) -> dict[str, Any]:

@@ -284,3 +284,28 @@ def test_admin_drains_a_node_and_users_get_no_nodes_page(chromium: Any, live_rel
         assert live_relay.pool.nodes()[0].state == "up"
     finally:
         admin.close()
+
+
+def test_signing_in_and_out_without_a_certificate(chromium: Any, live_relay: Any, pki: Any) -> None:
+    context = chromium.new_context(ignore_https_errors=True, viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    try:
+        resp = page.goto(live_relay.url + "/")
+        assert resp is not None and resp.status == 401
+        assert "jobmon web" in page.inner_text("main")
+        shot(page, live_relay, "sign-in")
+        url = live_relay.rpc(pki.bob).jobmon.webLogin()["url"]
+        page.goto(url)
+        page.wait_for_url(live_relay.url + "/", timeout=TIMEOUT)
+        assert pki.bob.dn in page.inner_text(".who")
+        resp = page.goto(url)  # a login link works once
+        assert resp is not None and resp.status == 403
+        assert "does not work" in page.inner_text("main")
+        shot(page, live_relay, "login-link-used")
+        page.goto(live_relay.url + "/")
+        page.click(".who button")
+        page.wait_for_selector("text=Signed out", timeout=TIMEOUT)
+        resp = page.goto(live_relay.url + "/")
+        assert resp is not None and resp.status == 401
+    finally:
+        context.close()

@@ -270,8 +270,8 @@ def test_submit_queues_the_job_and_lands_on_its_page(env: Any) -> None:
 
 
 def test_finished_job_links_its_returned_files(env: Any) -> None:
-    job_text = ("executable = /bin/sh\narguments = \"-c 'echo hello > result.txt; exit 3'\"\n"
-                "should_transfer_files = YES\nqueue\n")
+    job_text = ("executable = /bin/sh\narguments = \"-c 'echo to-stdout; echo hello > result.txt; exit 3'\"\n"
+                "output = job.out\nshould_transfer_files = YES\nqueue\n")
 
     async def main() -> None:
         async with env.serve() as w:
@@ -285,6 +285,8 @@ def test_finished_job_links_its_returned_files(env: Any) -> None:
             assert status == 200
             assert "exit code 3" in text
             assert f'href="/jobs/{job}/files/result.txt"' in text
+            assert "to-stdout" in text and "returned job.out" in text  # the output panel after the end
+            assert "Hold" not in text and "Remove" not in text
             resp = await w.client.get(f"/jobs/{job}/files/result.txt",
                                       headers={"Cookie": f"jobmon_session={alice}"})
             assert resp.status == 200 and await resp.read() == b"hello\n"
