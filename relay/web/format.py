@@ -156,6 +156,29 @@ def state_badge(state: Any) -> Markup:
 
 NODE_STATES = ("up", "draining", "drained", "off")
 
+
+def job_label(job: Any) -> str:
+    """A job's name, else the program it runs (the payload behind the wrapper).
+
+    >>> job_label({"name": "calib"})
+    'calib'
+    >>> job_label({"cmd": "/x/jobmon-wrapper.pyz", "args": "--credential c -- ./proc.py --events 5"})
+    'proc.py'
+    >>> job_label({"cmd": "/bin/sleep", "args": "60"})
+    'sleep'
+    """
+    if not isinstance(job, dict):
+        return ""
+    if job.get("name"):
+        return str(job["name"])
+    words = str(job.get("args") or "").split()
+    if "--" in words and words.index("--") + 1 < len(words):
+        return words[words.index("--") + 1].rsplit("/", 1)[-1]
+    cmd = str(job.get("cmd") or "")
+    if cmd and "jobmon-wrapper" not in cmd:
+        return cmd.rsplit("/", 1)[-1]
+    return words[0].rsplit("/", 1)[-1] if words else ""
+
 FILTERS = {
     "count": fmt_count,
     "bytes": fmt_bytes,
@@ -166,4 +189,5 @@ FILTERS = {
     "timetag": time_tag,
     "percent": percent,
     "state": state_badge,
+    "label": job_label,
 }

@@ -236,7 +236,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def chromium() -> Any:
     """Debian's chromium driven by Playwright (nothing downloaded)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a test dependency: missing means failing, not skipping
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run tools/ensure-browser.sh (make pytest does)"
     pw = sync_api.sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -282,6 +282,11 @@ def test_admin_drains_a_node_and_users_get_no_nodes_page(chromium: Any, live_rel
         page.wait_for_function(
             f"() => document.querySelector(\"{row}\").getAttribute('data-state') === 'up'", timeout=TIMEOUT)
         assert live_relay.pool.nodes()[0].state == "up"
+        # admins may list everyone's jobs, with their owners
+        page.goto(live_relay.url + "/?all=1")
+        page.wait_for_selector("tr[data-job]", timeout=TIMEOUT)
+        assert "Alice Smith" in page.inner_text("#jobs") or "root" in page.inner_text("#jobs")
+        shot(page, live_relay, "jobs-all-admin")
     finally:
         admin.close()
 
