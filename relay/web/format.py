@@ -179,6 +179,17 @@ def job_label(job: Any) -> str:
         return cmd.rsplit("/", 1)[-1]
     return words[0].rsplit("/", 1)[-1] if words else ""
 
+def common_name(dn: Any) -> str:
+    """The last ``CN=`` of a DN, for short displays.
+
+    >>> common_name("/DC=org/DC=example/O=Example/CN=Alice Smith")
+    'Alice Smith'
+    """
+    text = str(dn or "")
+    parts = [p[3:] for p in text.split("/") if p.startswith("CN=")]
+    return parts[-1] if parts else text
+
+
 FILTERS = {
     "count": fmt_count,
     "bytes": fmt_bytes,
@@ -190,4 +201,5 @@ FILTERS = {
     "percent": percent,
     "state": state_badge,
     "label": job_label,
+    "cn": common_name,
 }

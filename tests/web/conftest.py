@@ -20,8 +20,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-import relay.web
 from jobmon.pools.local import LocalPool
+from relay.app import build_app
 from relay.config import load_config
 from relay.core import RelayCore
 from relay.identity import Identity
@@ -111,9 +111,8 @@ class Web:
 async def serve(env: Env, **overrides: Any) -> AsyncIterator[Web]:
     config = load_config(None, {**env.overrides, **overrides})
     core = RelayCore(config, env.pool)
-    await core.start()
-    app = web.Application()
-    relay.web.setup(app, core, config)
+    app = build_app(core, config)  # the relay's own application; it calls relay.web.setup()
+    assert any(r.resource is not None and r.resource.canonical == "/submit" for r in app.router.routes())
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

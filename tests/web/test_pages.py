@@ -252,7 +252,8 @@ def test_submit_queues_the_job_and_lands_on_its_page(env: Any) -> None:
             work = _inputs(env)
             alice = await w.login(env.alice)
             csrf = await w.csrf(alice, "/submit")
-            form = _form(csrf, _events_fields(work), {"input_events__upload": ("run.events", b"e1\ne2\n")})
+            big = b"e1\ne2\n" + b"x" * (3 * 1024 * 1024)  # larger than the relay's XML-RPC body cap
+            form = _form(csrf, _events_fields(work), {"input_events__upload": ("run.events", big)})
             status, text, location = await w.post("/submit", alice, form)
             assert status == 303, text
             assert re.fullmatch(r"/jobs/\d+\.0", location)
@@ -261,7 +262,7 @@ def test_submit_queues_the_job_and_lands_on_its_page(env: Any) -> None:
             assert ad["JobMonOwnerDN"] == env.alice
             assert ad.get("JobMonCredentialId")
             iwd = Path(str(ad["Iwd"]))
-            assert (iwd / "run.events").read_bytes() == b"e1\ne2\n"
+            assert (iwd / "run.events").read_bytes() == big
             assert (iwd / "jobmon.cred").read_text().startswith("jm1.")
             status, text = await w.get(location, alice)
             assert status == 200 and f"Job <span class=\"mono\">{job}</span>" in text

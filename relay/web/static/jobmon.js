@@ -4,16 +4,18 @@
   "use strict";
 
   function localTimes(root) {
-    var fmt;
+    var full, short, thisYear = new Date().getFullYear();
     try {
-      fmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric",
+      full = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric",
+        hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      short = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric",
         hour: "2-digit", minute: "2-digit", second: "2-digit" });
     } catch (e) { return; }
     (root || document).querySelectorAll("time[datetime]").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (isNaN(d.getTime())) { return; }
       if (!t.title) { t.title = t.textContent; }
-      t.textContent = fmt.format(d);
+      t.textContent = (d.getFullYear() === thisYear ? short : full).format(d);
       t.classList.add("local");
     });
   }
