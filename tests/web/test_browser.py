@@ -314,3 +314,37 @@ def test_signing_in_and_out_without_a_certificate(chromium: Any, live_relay: Any
         assert resp is not None and resp.status == 401
     finally:
         context.close()
+
+
+def test_everything_but_live_updates_works_without_javascript(chromium: Any, live_relay: Any, pki: Any,
+                                                              inputs: dict[str, Path]) -> None:
+    context = chromium.new_context(
+        ignore_https_errors=True, java_script_enabled=False, viewport={"width": 1360, "height": 900},
+        client_certificates=[{"origin": live_relay.origin, "certPath": str(pki.alice.cert_path),
+                              "keyPath": str(pki.alice.key_path)}],
+    )
+    page = context.new_page()
+    try:
+        page.goto(live_relay.url + "/submit?template=wrapped")
+        assert page.locator("#f-arguments").count() == 1  # the template was chosen without script
+        job = submit_through_form(page, live_relay, inputs, 150, "alice@example.org")
+        # no live updates: reload until the daemon has connected (a user would press reload)
+        for _ in range(100):
+            if "daemon connected" in page.inner_text("[data-part=head]"):
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        assert "daemon connected" in page.inner_text("[data-part=head]")
+        page.fill(".console input[name=command]", "ls")
+        page.click(".console button[type=submit]")  # a full POST and a re-rendered page
+        page.wait_for_selector("#console-out [data-exit-code='0']", timeout=TIMEOUT)
+        assert "run42.events" in page.inner_text("#console-out [data-stdout]")
+        page.click("button[value=remove]")  # without script the confirmation is a page
+        page.wait_for_selector("text=Remove job", timeout=TIMEOUT)
+        shot(page, live_relay, "confirm-remove-no-js")
+        page.click("form button.danger")
+        page.wait_for_url(re.compile(r".*\?done=removed$"), timeout=TIMEOUT)
+        assert page.inner_text(".notice") == "Job removed."
+        assert job in page.url
+    finally:
+        context.close()
