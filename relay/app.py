@@ -63,6 +63,7 @@ def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
 
     async def rpc(request: web.Request) -> web.Response:
         call: Call | None = None
+        core.inflight += 1
         try:
             encoding = request.headers.get("Content-Encoding")
             check_body(b"", encoding, config.max_body_bytes)
@@ -70,10 +71,11 @@ def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
             check_body(body, encoding, config.max_body_bytes)
             call = decode_call(body, request.headers.get("Content-Type"))
             identity, error = None, None
-            try:
-                identity = core.auth.identify(request)
-            except RelayFault as f:
-                error = f
+            if not core.stopping:
+                try:
+                    identity = core.auth.identify(request)
+                except RelayFault as f:
+                    error = f
             basic = basic_auth(request.headers.get("Authorization"))
             result = await dispatcher.dispatch(call, identity, error, basic)
             out = encode_result(call, result)
@@ -82,6 +84,8 @@ def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
         except Exception:  # noqa: BLE001 - last line of defence: log the bug, answer fault 999, no traceback
             log.exception("internal error in %s", call.method if call else "request")
             out = encode_fault(Fault.INTERNAL, "internal relay error; the details are in the relay's log", call)
+        finally:
+            core.inflight -= 1
         json_reply = call.json if call is not None else is_json(request.headers.get("Content-Type"))
         return web.Response(body=out, content_type="text/json" if json_reply else "text/xml")
 

@@ -63,6 +63,7 @@ class CoreBase:
         self._end_callbacks: list[JobEndCallback] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        self.inflight = 0  # XML-RPC requests being handled (app.py counts them)
 
     # -- lifecycle -----------------------------------------------------
     async def start(self) -> None:
@@ -74,22 +75,42 @@ class CoreBase:
             await asyncio.sleep(0.5)
             await asyncio.to_thread(self.audit_log.flush)
 
-    async def stop(self) -> None:
-        """Answer open long-polls, fail waiting commands (998), flush the audit log."""
+    @property
+    def stopping(self) -> bool:
+        return self.registry.closing
+
+    def begin_stop(self) -> None:
+        """Phase 1: answer open long-polls, fail waiting commands (998); new calls get 998."""
+        self.registry.close()
+        self.batches.cancel_all()
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """After :meth:`begin_stop`: wait (bounded) until every request in flight has its answer."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while self.inflight > 0 and loop.time() < end:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # let the answers leave the transports
+
+    async def close(self) -> None:
+        """Phase 2, once no request is running: flush the audit log, close the databases."""
         if self._closed:
             return
         self._closed = True
-        self.registry.close()
-        self.batches.cancel_all()
         if self._flusher is not None:
             self._flusher.cancel()
             try:
                 await self._flusher
             except asyncio.CancelledError:
                 pass
-        await asyncio.sleep(0)
         self.audit_log.close()
         self.credentials.close()
+
+    async def stop(self) -> None:
+        """Both phases at once (for embedding without an HTTP server)."""
+        self.begin_stop()
+        await asyncio.sleep(0)
+        await self.close()
 
     # -- identity helpers ----------------------------------------------
     def is_admin(self, caller: Identity | None) -> bool:

@@ -183,6 +183,8 @@ class Dispatcher:
         if m is None:
             raise RelayFault(Fault.UNKNOWN_METHOD, f"no method {call.method!r}; see system.listMethods")
         if m.access != "public":
+            if self.core.stopping:
+                raise RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; retry shortly")
             if identity_error is not None:
                 raise identity_error
             if identity is None:

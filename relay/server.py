@@ -61,16 +61,18 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
             pass
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
     host, port = sockets[0].getsockname()[:2] if sockets else (config.host, config.port)
-    log.info("JobMon relay %s serving https://%s:%s/clarens (public URL %s)", core.version, host, port, config.url)
     log.info("effective configuration: %s", json.dumps(config.effective(), default=str, sort_keys=True))
+    log.info("JobMon relay %s serving https://%s:%s/clarens (public URL %s)", core.version, host, port, config.url)
     if ready is not None and not ready.done():
         ready.set_result((host, port, core))
     try:
         await stop.wait()
     finally:
         log.info("stopping: answering open long-polls, flushing the audit log")
-        await core.stop()
+        core.begin_stop()
+        await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
         await runner.cleanup()
+        await core.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 loop.remove_signal_handler(sig)

@@ -215,13 +215,15 @@ class SimDaemon:
         self.registered = threading.Event()
         self.seen: list[dict[str, Any]] = []
         self.errors: list[BaseException] = []
+        self.reconnects = 0
+        self.tracebacks: list[str] = []
         self.thread = threading.Thread(target=self._run, name=f"daemon-{job}", daemon=True)
 
     def proxy(self) -> Any:
         basic = ("jobmon-job", self.token) if self.token else None
         return self.relay.client(self.cred, proxy=self.cred is not None, basic=basic)
 
-    def register(self, rpc: xmlrpc.client.ServerProxy) -> None:
+    def register(self, rpc: Any) -> None:
         reply = rpc.jobmon.register({"job": self.job, "host": "node01.example.org", "sandbox": "/scratch/x",
                                      "pid": 4242, "wrapper_pid": 4241, "wrapper_version": "test",
                                      "start_time": 1763700000.0, "argv": ["payload", "--n", "3"],
@@ -246,15 +248,33 @@ class SimDaemon:
                         self.registered.clear()
                         self.register(poll_rpc)
                         continue
-                    raise
+                    if f.faultCode != 998:
+                        raise
+                    if self.stopping.wait(0.2):  # relay stopping: retry shortly
+                        return
+                except OSError:
+                    if self.stopping.wait(0.2):  # relay gone: reconnect after a short delay, as daemons do
+                        return
+                    poll_rpc, result_rpc = self.proxy(), self.proxy()
+                    self.reconnects += 1
+                    continue
                 for req in requests:
                     self.seen.append(req)
                     res = self.handler(req["op"], req["args"])
                     if res is not None:
-                        result_rpc.jobmon.result(self.session, req["id"], res)
+                        try:
+                            result_rpc.jobmon.result(self.session, req["id"], res)
+                        except xmlrpc.client.Fault as f:
+                            if f.faultCode not in (900, 998):  # session gone: the next poll re-registers
+                                raise
+                        except OSError:
+                            result_rpc = self.proxy()  # relay gone: the result is lost with it
         except (OSError, xmlrpc.client.Error) as exc:
             if not self.stopping.is_set():
+                import traceback
+
                 self.errors.append(exc)
+                self.tracebacks.append(traceback.format_exc())
 
     def stop(self) -> None:
         self.stopping.set()
