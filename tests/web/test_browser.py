@@ -173,7 +173,7 @@ def test_user_submits_and_watches_a_job(how: str, chromium: Any, live_relay: Any
         assert user.dn in page.inner_text(".who")
         assert "Nodes" not in page.inner_text(".nav")
         assert "slots" in page.inner_text(".farm").lower() or "Slots" in page.inner_text(".farm")
-        job = submit_through_form(page, live_relay, inputs, 150, "someone@example.org",
+        job = submit_through_form(page, live_relay, inputs, 600, "someone@example.org",
                                   screenshot=f"submit-preview-{how}")
         watch_running_job(page, live_relay, job, how)
 
@@ -327,7 +327,7 @@ def test_everything_but_live_updates_works_without_javascript(chromium: Any, liv
     try:
         page.goto(live_relay.url + "/submit?template=wrapped")
         assert page.locator("#f-arguments").count() == 1  # the template was chosen without script
-        job = submit_through_form(page, live_relay, inputs, 150, "alice@example.org")
+        job = submit_through_form(page, live_relay, inputs, 600, "alice@example.org")
         # no live updates: reload until the daemon has connected (a user would press reload)
         for _ in range(100):
             if "daemon connected" in page.inner_text("[data-part=head]"):
