@@ -27,7 +27,7 @@ UPLOADABLE = {"input_events", "calibration_file", "control_file", "input_files"}
 CREDENTIAL_FILE = "jobmon.cred"
 #: optional fields shown before the "more" section
 MAIN_FIELDS = {"arguments", "extra_arguments", "priority", "notify_user", "count", "input_files", "output_files"}
-_NAME = re.compile(r"^[A-Za-z0-9._+-][A-Za-z0-9._+ -]{0,200}$")
+_NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,200}$")  # no spaces or commas: HTCondor file lists
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], dict[str, li
             if too_big:
                 errors[field] = f"{filename} is too big: at most {MAX_UPLOAD // (1024 * 1024)} MiB per file"
             elif not _NAME.match(filename) or filename == CREDENTIAL_FILE:
-                errors[field] = f"{filename!r} is not a usable file name (letters, digits, . _ + - and spaces)"
+                errors[field] = f"{filename!r} is not a usable file name (letters, digits, . _ + -; no spaces)"
             else:
                 uploads.setdefault(field, []).append((filename, bytes(data)))
         else:

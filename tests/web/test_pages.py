@@ -222,6 +222,9 @@ def test_bad_submit_input_is_shown_next_to_the_field_and_nothing_is_queued(env: 
             status, text, _ = await w.post("/submit", alice, form)
             assert status == 422
             assert "not a mail address" in dict(re.findall(r'data-error="(\w+)">([^<]*)<', text))["notify_user"]
+            form = _form(csrf, _events_fields(work), {"input_events__upload": ("my run.events", b"e\n")})
+            status, text, _ = await w.post("/submit", alice, form)
+            assert status == 422 and "no spaces" in text
             assert env.pool.query("true") == []
 
     asyncio.run(main())
