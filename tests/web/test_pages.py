@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 import relay.web.submit as submit_mod
+from relay.web.context import CTX_KEY
 
 SLEEP_JOB = "executable = /bin/sleep\narguments = 300\nqueue\n"
 
@@ -347,7 +348,7 @@ def test_event_stream_pushes_job_rows_as_they_change(env: Any) -> None:
             farm = await _next_event(resp, "farm")
             assert "slots" in farm.lower()
             await w.core.hold(env.ident(env.alice), job, "test")
-            w.app[__import__("relay.web.context", fromlist=["CTX_KEY"]).CTX_KEY].changes_bump_soon()
+            w.app[CTX_KEY].changes_bump_soon()  # what an action on the page does
             while True:
                 data = await _next_event(resp, "jobs")
                 if "state-held" in data:
