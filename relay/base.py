@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,15 +133,13 @@ class CoreBase:
         return fault
 
     # -- events for the web pages --------------------------------------
-    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
-        """Job structs as daemons register, report and finish (for server-sent events)."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-        self._subscribers.add(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._subscribers.discard(queue)
+    def subscribe(self, maxsize: int = 1000) -> Subscription:
+        """Job structs as daemons register, report and finish (for server-sent events).
+
+        The subscription starts now (not at the first ``__anext__``); end it with
+        ``aclose()`` or by leaving ``async for``. A slow reader loses updates, never blocks the relay.
+        """
+        return Subscription(self._subscribers, maxsize)
 
     def on_job_end(self, callback: JobEndCallback) -> None:
         """``callback(job_struct)`` (sync or async) when a daemon reports its job's end."""
@@ -220,6 +218,30 @@ class CoreBase:
 
     def state_dir(self) -> Path:
         return self.config.state_path
+
+
+class Subscription:
+    """An async iterator of job structs, registered with the core while open."""
+
+    def __init__(self, registry: set[asyncio.Queue[dict[str, Any]]], maxsize: int) -> None:
+        self._registry = registry
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=maxsize)
+        registry.add(self._queue)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._queue not in self._registry:
+            raise StopAsyncIteration
+        try:
+            return await self._queue.get()
+        except asyncio.CancelledError:
+            self._registry.discard(self._queue)
+            raise
+
+    async def aclose(self) -> None:
+        self._registry.discard(self._queue)
 
 
 def _parse_job(text: str) -> JobId | None:
