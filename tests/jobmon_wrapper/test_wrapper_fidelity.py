@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 
-
 def strip_jobmon_lines(data: bytes) -> bytes:
     """stderr without the wrapper's own ``jobmon:`` lines."""
     return b"".join(ln for ln in data.splitlines(keepends=True) if not ln.startswith(b"jobmon:"))
