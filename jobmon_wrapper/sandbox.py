@@ -10,6 +10,7 @@ from typing import Optional
 
 from jobmon_wrapper.faults import (
     NO_SUCH_FILE,
+    NOT_A_DIRECTORY,
     PATH_OUTSIDE_SANDBOX,
     PERMISSION_DENIED,
     OpFault,
@@ -64,14 +65,11 @@ class Sandbox(object):
 
 def os_fault(exc: OSError, path: str) -> OpFault:
     """Map an OSError on ``path`` to the protocol's fault."""
-    import errno
-
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not isinstance(exc, NotADirectoryError):
+    if isinstance(exc, (NotADirectoryError, IsADirectoryError)):
+        what = "not a directory" if isinstance(exc, NotADirectoryError) else "is a directory"
+        return OpFault(NOT_A_DIRECTORY, "%s: %s" % (path, what))
+    if isinstance(exc, FileNotFoundError):
         return OpFault(NO_SUCH_FILE, "%s: no such file or directory" % path)
-    if isinstance(exc, NotADirectoryError):
-        from jobmon_wrapper.faults import NOT_A_DIRECTORY
-
-        return OpFault(NOT_A_DIRECTORY, "%s: not a directory" % path)
-    if exc.errno in (errno.EACCES, errno.EPERM):
+    if isinstance(exc, PermissionError):
         return OpFault(PERMISSION_DENIED, "%s: permission denied" % path)
     return OpFault(NO_SUCH_FILE, "%s: %s" % (path, exc.strerror or exc))

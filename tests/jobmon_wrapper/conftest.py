@@ -128,7 +128,7 @@ class FakeRelay:
                     return
                 try:
                     params, method = xmlrpc.client.loads(body)
-                    result = relay.dispatch(method, params, auth)
+                    result = relay.dispatch(method or "", params, auth)
                     out = xmlrpc.client.dumps((result,), methodresponse=True)
                 except xmlrpc.client.Fault as fault:
                     out = xmlrpc.client.dumps(fault, methodresponse=True)
