@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+import xmlrpc.client
 from typing import Any, List, Optional
 
 from jobmon_wrapper import config as config_mod
@@ -73,7 +74,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.stderr.write("jobmon-daemon: --serverURL (or JOBMON_RELAY_URL) is required\n")
         sys.exit(2)
     if ns.joblist:
-        sys.exit(joblist(cfg))
+        try:
+            sys.exit(joblist(cfg))
+        except (OSError, xmlrpc.client.Error) as exc:
+            sys.stderr.write("jobmon-daemon: %s: %s\n" % (cfg.relay, exc))
+            sys.exit(1)
     if not ns.jobname:
         sys.stderr.write("jobmon-daemon: --jobname is required\n")
         sys.exit(2)

@@ -87,6 +87,7 @@ class Daemon(object):
         self.registered = threading.Event()
         self.stopping = threading.Event()
         self.requests_served = 0
+        self._registering = False
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -103,6 +104,9 @@ class Daemon(object):
     def finish(self, final: Dict[str, Any], deadline: float) -> bool:
         """Post the final status if a session exists and time allows."""
         self.stop()
+        if self.session is None and self._registering:
+            # the payload ended while register was on its way: give it the time left
+            self.registered.wait(max(0.0, deadline - time.time() - 0.2))
         session = self.session
         remaining = deadline - time.time()
         if session is None or remaining <= 0.05:
@@ -116,7 +120,11 @@ class Daemon(object):
 
     # -- loops -------------------------------------------------------------
     def _register(self) -> None:
-        reply = self._poller.call("jobmon.register", self.info)
+        self._registering = True
+        try:
+            reply = self._poller.call("jobmon.register", self.info)
+        finally:
+            self._registering = False
         if not isinstance(reply, dict) or not isinstance(reply.get("session"), str):
             raise ValueError("relay sent a bad register reply")
         self.poll_wait = _number(reply.get("poll_wait"), DEFAULT_POLL_WAIT, 1.0, 300.0)

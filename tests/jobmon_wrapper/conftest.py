@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,8 @@ class FakeRelay:
                 body = self.rfile.read(length)
                 auth = self.headers.get("Authorization")
                 if relay.mode == "garbage":
+                    with relay.lock:
+                        relay.calls.append(("?", (), auth))
                     self._send(b"this is not XML-RPC \x00\xff")
                     return
                 try:
@@ -173,6 +175,11 @@ class FakeRelay:
             self.registered.set()
             return {"session": session, "poll_wait": self.poll_wait,
                     "heartbeat": self.heartbeat, "relay_version": "fake-1"}
+        if method == "jobmon.joblist":
+            with self.lock:
+                return [{"id": info["job"], "state": "running",
+                         "connected": info["job"] in self.sessions.values(),
+                         "cmd": " ".join(info["argv"])} for info in self.registers]
         job = self._job(params[0])
         if method == "jobmon.poll":
             wait = min(float(params[1]), self.poll_wait)
@@ -248,6 +255,21 @@ def fake_relay(pki: Any) -> Iterator[FakeRelay]:
     relay = FakeRelay(pki).start()
     yield relay
     relay.close()
+
+
+@pytest.fixture
+def make_relay(pki: Any) -> Iterator[Callable[[str], FakeRelay]]:
+    """Start fake relays in a given mode; all are closed after the test."""
+    made: list[FakeRelay] = []
+
+    def make(mode: str = "ok") -> FakeRelay:
+        relay = FakeRelay(pki, mode=mode).start()
+        made.append(relay)
+        return relay
+
+    yield make
+    for relay in made:
+        relay.close()
 
 
 @pytest.fixture

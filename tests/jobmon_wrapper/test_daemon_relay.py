@@ -1,0 +1,126 @@
+"""The daemon against a minimal relay over real TLS: register, poll, ops, heartbeat,
+re-register after a relay restart, finish. Run with the oldest and newest interpreter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+
+def _wait_for(pred: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+PAYLOAD = ("echo started; echo 'Processed event 5 of 10'; echo err-line >&2; "
+           "while [ ! -e stop ]; do sleep 0.05; done; exit 3")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    box = tmp_path / "scratch"
+    box.mkdir()
+    (box / "input.txt").write_text("hello\n")
+    return box
+
+
+def test_protocol_end_to_end(python_ends: str, wrapper_pyz: Path, fake_relay: Any,
+                             relay_env: dict[str, str], sandbox: Path) -> None:
+    env = dict(relay_env, JOBMON_RELAY_URL=fake_relay.url,
+               JOBMON_PROGRESS_REGEX=r"Processed event (\d+) of (\d+)")
+    with open(sandbox / "_condor_stdout", "wb") as out, \
+            open(sandbox / "_condor_stderr", "wb") as err:
+        proc = subprocess.Popen([python_ends, str(wrapper_pyz), "--", "sh", "-c", PAYLOAD],
+                                cwd=str(sandbox), env=env, stdout=out, stderr=err)
+    try:
+        assert fake_relay.registered.wait(30)
+        info = fake_relay.registers[0]
+        assert info["job"] == "42.0" and info["wrapper_pid"] == proc.pid
+        assert os.path.realpath(info["sandbox"]) == os.path.realpath(sandbox)
+        assert info["argv"] == ["sh", "-c", PAYLOAD]
+        assert set(info["capabilities"]) >= {"exec", "read", "list", "stat", "ps"}
+        assert isinstance(info["pid"], int) and info["pid"] != proc.pid
+        version = subprocess.run([python_ends, "-c", "import sys; print(sys.version.split()[0])"],
+                                 stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+        assert info["python"] == version
+
+        r = fake_relay.request("42.0", "exec", {"argv": ["sh", "-c", "echo hi; cat input.txt"]})
+        assert r["exit_code"] == 0 and r["stdout"].data == b"hi\nhello\n"
+        assert r["truncated"] is False and r["timed_out"] is False
+
+        r = fake_relay.request("42.0", "read", {"path": "@stdout", "offset": 0.0, "wait": 20.0})
+        assert r["data"].data.startswith(b"started\n")
+        r = fake_relay.request("42.0", "read", {"path": "@stderr", "wait": 20.0})
+        assert b"err-line\n" in r["data"].data
+
+        r = fake_relay.request("42.0", "list", {"path": "."})
+        names = {e["name"] for e in r["entries"]}
+        assert {"input.txt", "_condor_stdout", "_condor_stderr"} <= names
+        r = fake_relay.request("42.0", "stat", {"path": "input.txt"})
+        assert r["type"] == "file" and r["size"] == 6.0
+
+        r = fake_relay.request("42.0", "ps")
+        pids = {p["pid"] for p in r["processes"]}
+        assert proc.pid in pids and info["pid"] in pids
+
+        r = fake_relay.request("42.0", "read", {"path": "../../etc/passwd"})
+        assert r["fault"] == 600
+
+        hb = _wait_for(lambda: [h for h in fake_relay.heartbeats
+                                if h.get("progress", {}).get("done") == 5.0])
+        assert hb[0]["progress"]["total"] == 10.0
+        assert hb[0]["resources"]["nprocs"] >= 1
+
+        # A relay restart: every session is unknown; the daemon registers again.
+        fake_relay.forget_sessions()
+        assert fake_relay.registered.wait(30)
+        assert len(fake_relay.registers) == 2
+        r = fake_relay.request("42.0", "exec", {"argv": ["echo", "again"]})
+        assert r["stdout"].data == b"again\n"
+
+        (sandbox / "stop").touch()
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert fake_relay.finished.is_set()
+    final = fake_relay.finals[0]
+    assert final["exit_code"] == 3 and "signal" not in final
+    assert final["wall_time"] > 0 and final["end_time"] > info["start_time"]
+    assert final["max_rss_kb"] > 0 and "cpu_user" in final and "cpu_sys" in final
+    assert final["progress"]["done"] == 5.0
+    # every call carried the per-job credential
+    assert all(auth and auth.startswith("Basic ") for _m, _p, auth in fake_relay.calls)
+    assert (sandbox / "_condor_stdout").read_bytes().startswith(
+        b"started\nProcessed event 5 of 10\n")
+
+
+def test_signalled_payload_reports_signal(wrapper_pyz: Path, fake_relay: Any,
+                                          relay_env: dict[str, str], sandbox: Path) -> None:
+    env = dict(relay_env, JOBMON_RELAY_URL=fake_relay.url)
+    proc = subprocess.Popen(
+        ["python3", str(wrapper_pyz), "--", "sh", "-c",
+         "while [ ! -e stop ]; do sleep 0.05; done; kill -USR1 $$"],
+        cwd=str(sandbox), env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert fake_relay.registered.wait(30)
+        (sandbox / "stop").touch()
+        assert proc.wait(timeout=30) == -signal.SIGUSR1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert fake_relay.finals and fake_relay.finals[0]["signal"] == signal.SIGUSR1
+    assert "exit_code" not in fake_relay.finals[0]
