@@ -13,6 +13,7 @@
 import errno
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from jobmon_wrapper.progress import Progress
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
 FINISH_WAIT = 1.5
+SAFETY_POLL = 1.0
 
 
 class Forwarder(object):
@@ -55,6 +57,8 @@ class Forwarder(object):
             os.killpg(self.pgid, signum)
         except OSError:
             pass
+        if log.debug_enabled():
+            log.say("forwarded signal %d to process group %d" % (signum, self.pgid))
 
     def attach(self, pgid: int) -> None:
         self.pgid = pgid
@@ -116,18 +120,48 @@ def final_status(status: int, ru: Any, started: float, ended: float,
     return final
 
 
-def _wait(pid: int) -> Any:
-    while True:
-        try:
-            return os.wait4(pid, 0)
-        except InterruptedError:
-            continue
+class Waiter(object):
+    """Wait for the payload without missing a signal.
+
+    A handler can only run in the main thread between bytecodes; a signal that
+    lands just before a blocking ``wait4`` would sit unhandled until the
+    payload ends. So the main thread sleeps in ``select`` on the signal wakeup
+    fd (written by the C-level handler, whichever thread takes the signal) and
+    SIGCHLD has a no-op handler so that the payload's end wakes it too.
+    """
+
+    def __init__(self) -> None:
+        self.rfd, self.wfd = os.pipe()
+        for fd in (self.rfd, self.wfd):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(self.wfd)
+        signal.signal(signal.SIGCHLD, _ignore)
+
+    def wait(self, pid: int) -> Any:
+        while True:
+            try:
+                got, status, ru = os.wait4(pid, os.WNOHANG)
+            except InterruptedError:
+                continue
+            if got == pid:
+                return got, status, ru
+            select.select([self.rfd], [], [], SAFETY_POLL)
+            try:
+                while os.read(self.rfd, 512):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    pass
 
 
 def run(cfg: config_mod.Config) -> None:
     """Run the payload under ``cfg`` and end like it; never returns."""
     forwarder = Forwarder()
     forwarder.install()
+    waiter = Waiter()
     progress = Progress(cfg.progress_regex, cfg.progress_file)
     use_tee = cfg.progress_regex is not None
     if not cfg.relay:
@@ -142,19 +176,19 @@ def run(cfg: config_mod.Config) -> None:
         os._exit(exec_failure_code(exc))
     forwarder.attach(proc.pid)
     tee = None
+    daemon = None
+    chirper = None
     if use_tee and proc.stdout is not None:
         from jobmon_wrapper.tee import Tee
         fd = os.dup(proc.stdout.fileno())
         proc.stdout.close()
         tee = Tee(fd, 1, progress.feed_line)
         tee.start()
-    daemon = None
-    chirper = None
     if cfg.relay:
         daemon = _start_daemon(cfg, proc.pid, started, progress)
     if progress.enabled:
         chirper = _start_chirp(cfg, progress)
-    _pid, status, ru = _wait(proc.pid)
+    _pid, status, ru = waiter.wait(proc.pid)
     proc.returncode = -1  # reaped here; keep subprocess from reaping again
     ended = time.time()
     deadline = ended + FINISH_WAIT

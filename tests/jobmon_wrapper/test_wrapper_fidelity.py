@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -98,9 +99,25 @@ os._exit(0 if child else 0)
 
 
 def test_signals_reach_the_payloads_process_group(python: str, wrapper_pyz: Path) -> None:
+    _forwarding(python, wrapper_pyz, _clean_env())
+
+
+def test_signals_are_forwarded_while_daemon_threads_run(python_ends: str,
+                                                        wrapper_pyz: Path) -> None:
+    # Daemon (relay unreachable: it keeps retrying) and tee threads exist beside the main thread.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    env = dict(_clean_env(), JOBMON_RELAY_URL=f"https://127.0.0.1:{port}/clarens",
+               JOBMON_PROGRESS_REGEX=r"got (\w+)")
+    _forwarding(python_ends, wrapper_pyz, env)
+
+
+def _forwarding(python: str, wrapper_pyz: Path, env: dict[str, str]) -> None:
     proc = subprocess.Popen([python, str(wrapper_pyz), "--", sys.executable, "-c",
                              FORWARD_PAYLOAD], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=_clean_env())
+                            stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     try:
         ready = {proc.stdout.readline(), proc.stdout.readline()}
