@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import time
 from collections import deque
@@ -21,6 +22,7 @@ from typing import Any
 from relay.faults import Fault, RelayFault
 
 MAX_PER_POLL = 64
+log = logging.getLogger("relay.registry")
 
 
 @dataclass
@@ -97,6 +99,8 @@ class Registry:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             daemon.waiter = waiter
             daemon.polling += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("holding the long-poll of job %s", daemon.job)
             try:
                 await asyncio.wait_for(waiter, timeout=max(0.0, min(max_wait, self.poll_wait)))
             except asyncio.TimeoutError:

@@ -46,7 +46,7 @@ def client(pki: Any, port: int, cred: Any = None, basic: str = "") -> Any:
 
 
 def test_sigterm_answers_polls_and_flushes_audit(pki: Any, tmp_path: Path) -> None:
-    proc, port, lines = start(pki, tmp_path / "state", "--poll-wait", "120")
+    proc, port, lines = start(pki, tmp_path / "state", "--poll-wait", "120", "--log-level", "DEBUG")
     try:
         assert any("effective configuration" in line and '"max_body_bytes": 1048576' in line for line in lines)
         alice = client(pki, port, pki.alice)
@@ -56,10 +56,11 @@ def test_sigterm_answers_polls_and_flushes_audit(pki: Any, tmp_path: Path) -> No
         answered: list[Any] = []
         t = threading.Thread(target=lambda: answered.append(daemon.jobmon.poll(session, 120.0)))
         t.start()
-        # the poll is open once the job shows as connected
+        # wait until the relay says it holds the poll open
         pause = threading.Event()
-        while not alice.jobmon.status("77.0").get("connected"):
+        while not any("holding the long-poll of job 77.0" in line for line in lines):
             pause.wait(0.05)
+        assert alice.jobmon.status("77.0")["connected"] is True
         proc.send_signal(signal.SIGTERM)
         t.join(60)
         assert answered == [[]]
