@@ -109,6 +109,7 @@ class FakeRelay:
         self.heartbeats: list[dict[str, Any]] = []
         self.finals: list[dict[str, Any]] = []
         self.registers: list[dict[str, Any]] = []
+        self.peers: list[dict[str, str]] = []   # subjects of client certificates seen
         self._ids = itertools.count(1)
         self._stop = threading.Event()
         relay = self
@@ -123,6 +124,10 @@ class FakeRelay:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 auth = self.headers.get("Authorization")
+                peer = self.connection.getpeercert()
+                if peer:
+                    with relay.lock:
+                        relay.peers.append(dict(x[0] for x in peer["subject"]))
                 if relay.mode == "garbage":
                     with relay.lock:
                         relay.calls.append(("?", (), auth))
@@ -150,6 +155,8 @@ class FakeRelay:
         self.server = Server(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(pki.host.cert_path), str(pki.host.key_path))
+        ctx.load_verify_locations(cafile=str(pki.ca_file))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}/clarens"
@@ -222,16 +229,21 @@ class FakeRelay:
         return job
 
     # -- test side -------------------------------------------------------
+    def submit(self, job: str, op: str, args: dict[str, Any] | None = None,
+               timeout: float = 30.0) -> str:
+        """Queue one request on the job's poll; returns its id."""
+        rid = f"r{next(self._ids)}"
+        with self.lock:
+            self.result_events[rid] = threading.Event()
+            q = self.queues.setdefault(job, queue.Queue())
+        q.put({"id": rid, "op": op, "args": args or {}, "deadline": time.time() + timeout})
+        return rid
+
     def request(self, job: str, op: str, args: dict[str, Any] | None = None,
                 timeout: float = 30.0) -> Any:
         """Queue one request on the job's poll and wait for its result."""
-        rid = f"r{next(self._ids)}"
-        event = threading.Event()
-        with self.lock:
-            self.result_events[rid] = event
-            q = self.queues.setdefault(job, queue.Queue())
-        q.put({"id": rid, "op": op, "args": args or {}, "deadline": time.time() + timeout})
-        assert event.wait(timeout), f"no result for {op} {args}"
+        rid = self.submit(job, op, args, timeout)
+        assert self.result_events[rid].wait(timeout), f"no result for {op} {args}"
         return self.results[rid]
 
     def forget_sessions(self) -> None:

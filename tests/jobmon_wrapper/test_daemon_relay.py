@@ -124,3 +124,50 @@ def test_signalled_payload_reports_signal(wrapper_pyz: Path, fake_relay: Any,
             proc.wait()
     assert fake_relay.finals and fake_relay.finals[0]["signal"] == signal.SIGUSR1
     assert "exit_code" not in fake_relay.finals[0]
+
+
+def test_proxy_certificate_and_ca_directory(wrapper_pyz: Path, fake_relay: Any,
+                                            relay_env: dict[str, str], pki: Any,
+                                            sandbox: Path) -> None:
+    env = {k: v for k, v in relay_env.items() if k != "JOBMON_CA_FILE"}
+    env.update(JOBMON_RELAY_URL=fake_relay.url, X509_CERT_DIR=str(pki.ca_dir),
+               X509_USER_PROXY=str(pki.alice.proxy_path))
+    proc = subprocess.Popen(["python3", str(wrapper_pyz), "--", "sh", "-c",
+                             "while [ ! -e stop ]; do sleep 0.05; done"],
+                            cwd=str(sandbox), env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert fake_relay.registered.wait(30)
+        assert fake_relay.peers and fake_relay.peers[0]["commonName"] == "Alice Smith"
+        (sandbox / "stop").touch()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_relay_restart_mid_command_leaves_payload_alone(wrapper_pyz: Path, fake_relay: Any,
+                                                        relay_env: dict[str, str],
+                                                        sandbox: Path) -> None:
+    env = dict(relay_env, JOBMON_RELAY_URL=fake_relay.url)
+    payload = "echo payload-out; while [ ! -e stop ]; do sleep 0.05; done; echo done; exit 9"
+    proc = subprocess.Popen(["python3", str(wrapper_pyz), "--", "sh", "-c", payload],
+                            cwd=str(sandbox), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert fake_relay.registered.wait(30)
+        rid = fake_relay.submit("42.0", "exec", {
+            "argv": ["sh", "-c", "touch cmd-started; while [ ! -e go ]; do sleep 0.05; done"]})
+        _wait_for(lambda: (sandbox / "cmd-started").exists())
+        fake_relay.forget_sessions()          # the relay "restarts" while the command runs
+        (sandbox / "go").touch()
+        assert fake_relay.registered.wait(30)  # the daemon registered again
+        assert len(fake_relay.registers) == 2
+        assert rid not in fake_relay.results   # the old session's result was refused
+        (sandbox / "stop").touch()
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 9 and out == b"payload-out\ndone\n"
