@@ -32,6 +32,12 @@ pending alert first; clients then see e.g. ``sslv3 alert certificate
 expired`` / ``tlsv1 alert unknown ca``. The wrapper only adds work on the
 failure path and falls back to the original behaviour on any error.
 
+Memory: asyncio's SSL protocol gives every connection a 256 KiB read buffer
+(``SSLProtocol.max_size``), which would be ~2.5 GiB for 10,000 held
+long-polls. :func:`install_alert_flush` also lowers it to
+``SSL_READ_BUFFER`` (32 KiB, two TLS records); reads then take a few more
+calls for large bodies, which the relay's 1 MiB body cap keeps rare.
+
 Legacy (pre-RFC) ``CN=proxy`` proxies carry no proxy extension, so OpenSSL
 treats them as certificates issued by an end-entity certificate and fails the
 handshake; the stdlib offers no verify callback to admit them. They are
@@ -61,6 +67,7 @@ _LEGACY_CNS = ("proxy", "limited proxy")
 
 
 _flush_installed = False
+SSL_READ_BUFFER = 32 * 1024
 
 
 def install_alert_flush() -> None:
@@ -91,6 +98,8 @@ def install_alert_flush() -> None:
         original(self, handshake_exc)
 
     proto._on_handshake_complete = on_handshake_complete
+    if getattr(proto, "max_size", 0) > SSL_READ_BUFFER:
+        proto.max_size = SSL_READ_BUFFER
     _flush_installed = True
 
 
