@@ -66,6 +66,14 @@ class Forwarder(object):
             self._handle(self.pending.pop(0), None)
 
 
+def payload_executable(name: str) -> Optional[str]:
+    """A bare name that is a file in the working directory is that file, as HTCondor's
+    ``executable = job.sh`` means the transferred file; otherwise PATH decides."""
+    if "/" not in name and os.path.isfile(name):
+        return os.path.abspath(name)
+    return None
+
+
 def exec_failure_code(exc: OSError) -> int:
     return 127 if exc.errno in (errno.ENOENT, errno.ENOTDIR) else 126
 
@@ -168,7 +176,8 @@ def run(cfg: config_mod.Config) -> None:
         log.say("no relay configured; running the payload only", key="norelay")
     started = time.time()
     try:
-        proc = subprocess.Popen(cfg.argv, preexec_fn=os.setpgrp, close_fds=False,
+        proc = subprocess.Popen(cfg.argv, executable=payload_executable(cfg.argv[0]),
+                                preexec_fn=os.setpgrp, close_fds=False,
                                 stdout=subprocess.PIPE if use_tee else None)
     except OSError as exc:
         os.write(2, ("jobmon: cannot run %s: %s\n" % (cfg.argv[0], exc.strerror or exc))

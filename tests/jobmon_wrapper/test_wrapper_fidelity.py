@@ -188,3 +188,14 @@ def test_progress_tee_passes_bytes_through_unchanged(python: str, wrapper_pyz: P
     rest = proc.stdout.read()
     assert proc.wait(timeout=30) == 0
     assert head + rest == bare
+
+
+def test_bare_name_means_the_file_in_the_sandbox(wrapper_pyz: Path, tmp_path: Path) -> None:
+    job = tmp_path / "job.sh"
+    job.write_text("#!/bin/sh\necho \"I am $0 with $*\"\n")
+    job.chmod(0o755)
+    env = {k: v for k, v in _clean_env().items() if k != "PATH"}   # HTCondor gives no PATH
+    r = subprocess.run([sys.executable, str(wrapper_pyz), "--", "job.sh", "a b"],
+                       stdout=subprocess.PIPE, env=env, cwd=str(tmp_path), timeout=30)
+    assert r.returncode == 0
+    assert r.stdout == f"I am {tmp_path / 'job.sh'} with a b\n".encode()
