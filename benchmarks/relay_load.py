@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import ssl
 import statistics
 import subprocess

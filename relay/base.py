@@ -33,6 +33,7 @@ from relay.limits import JobConcurrency, RateLimiter
 from relay.ownership import Ownership
 from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
+from relay.watcher import EndWatcher
 
 log = logging.getLogger("relay.core")
 
@@ -64,11 +65,20 @@ class CoreBase:
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         self.inflight = 0  # XML-RPC requests being handled (app.py counts them)
+        self.node_reports: dict[str, dict[str, Any]] = {}
+        self.watcher = EndWatcher(self, config.pool_check_interval)
+        self._watch_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------
     async def start(self) -> None:
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        if self._watch_task is None and self.pool is not None:
+            self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
+
+    def watch_now(self, job: str | None = None) -> None:
+        """Ask the pool soon whether ``job`` (or any silent job) has ended."""
+        self.watcher.kick(job)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -97,12 +107,13 @@ class CoreBase:
         if self._closed:
             return
         self._closed = True
-        if self._flusher is not None:
-            self._flusher.cancel()
-            try:
-                await self._flusher
-            except asyncio.CancelledError:
-                pass
+        for task in (self._flusher, self._watch_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         self.audit_log.close()
         self.credentials.close()
 
@@ -152,6 +163,9 @@ class CoreBase:
             q.put_nowait(struct)
 
     def job_ended(self, struct: dict[str, Any]) -> None:
+        job = struct.get("id")
+        if isinstance(job, str) and not self.watcher.ended(job):
+            return  # announced already
         for cb in list(self._end_callbacks):
             try:
                 res = cb(struct)
@@ -208,7 +222,11 @@ class CoreBase:
 
     def struct(self, ad: Any | None, daemon: Daemon | None) -> dict[str, Any]:
         job = daemon.job if daemon is not None else (ad_id(ad) if ad is not None else None)
-        return job_struct(ad, daemon, self.registry.connected(job) if job else False)
+        out = job_struct(ad, daemon, self.registry.connected(job) if job else False)
+        node = self.node_reports.get(job) if job else None
+        if node is not None and "resources" not in out and isinstance(node.get("resources"), dict):
+            out["resources"] = node["resources"]
+        return out
 
     def daemon_struct(self, daemon: Daemon) -> dict[str, Any]:
         return self.struct(None, daemon)

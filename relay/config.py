@@ -22,6 +22,7 @@ Every key, with its default (``relay.toml``)::
     poll_wait = 50.0               # longest a daemon's long-poll is held open
     heartbeat = 30.0               # seconds between daemon heartbeats
     reconnect_grace = 120.0        # a daemon silent this long counts as disconnected
+    pool_check_interval = 30.0     # how often the pool is asked about jobs whose daemon went silent
     command_timeout = 60.0         # default per-command timeout (seconds)
     max_command_timeout = 3600.0   # largest timeout a caller may ask for
     rate_per_second = 20.0         # per-caller request rate (token bucket refill)
@@ -84,6 +85,7 @@ class RelayConfig:
     poll_wait: float = 50.0
     heartbeat: float = 30.0
     reconnect_grace: float = 120.0
+    pool_check_interval: float = 30.0
     command_timeout: float = 60.0
     max_command_timeout: float = 3600.0
     rate_per_second: float = 20.0

@@ -254,6 +254,7 @@ class RelayCore(DaemonCore):
         from relay import submit as submit_mod
 
         result = await submit_mod.submit(self, caller, str(description), dict(options or {}))
+        self.watcher.clusters.add(int(result["cluster"]))
         self.audit(caller, "jobmon.submit", job=str(result["cluster"]))
         return result
 

@@ -141,3 +141,11 @@ async def heartbeat(ctx: Ctx, session: str, status: dict[str, Any]) -> Any:
 @method("jobmon.finish", "boolean string struct", "daemon", "The payload's end (daemons).")
 async def finish(ctx: Ctx, session: str, final: dict[str, Any]) -> Any:
     return await ctx.core.finish(ctx.caller, session, final)
+
+
+@method("jobmon.nodeReport", "boolean string struct", "daemon",
+        "What the execute node's starter hooks report about a job (update or exit).")
+async def node_report(ctx: Ctx, job: str, report: dict[str, Any]) -> Any:
+    from relay.node_reports import node_report as report_fn
+
+    return await report_fn(ctx.core, ctx.caller, job, report)
