@@ -5,7 +5,8 @@ payload-exit -> wrapper-exit latency.
 
 The daemon talks to a minimal in-process relay over real TLS (certificates from
 jobmon.pki) that answers register/poll/heartbeat/finish like the real one does
-when no user is asking anything: polls return [] after ``poll_wait`` (30 s).
+when no user is asking anything: polls return [] after ``poll_wait`` (50 s,
+the relay's default), heartbeats every 30 s.
 Prints one JSON object and a Markdown table.
 """
 
@@ -35,7 +36,7 @@ CPU_PAYLOAD = ("import sys, time\nt = time.monotonic()\nn = int(sys.argv[1])\ns 
 
 
 class IdleRelay:
-    def __init__(self, certdir: Path, poll_wait: float = 30.0, heartbeat: float = 60.0) -> None:
+    def __init__(self, certdir: Path, poll_wait: float = 50.0, heartbeat: float = 30.0) -> None:
         ca = pki.make_ca("/DC=org/DC=example/CN=Bench CA")
         host = pki.make_host_cert(ca, "localhost")
         self.ca_file = certdir / "ca.pem"
@@ -158,7 +159,8 @@ def measure_exit_latency(py: str, pyz: Path, env: dict[str, str], runs: int) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--idle", type=float, default=10.0, help="idle measurement, seconds")
+    ap.add_argument("--idle", type=float, default=35.0,
+                    help="idle measurement, seconds (covers one heartbeat)")
     ap.add_argument("--cpu-seconds", type=float, default=3.0)
     ap.add_argument("--runs", type=int, default=5, help="runs for the exit latency median")
     ap.add_argument("--python", default=sys.executable, help="interpreter running the wrapper")

@@ -24,6 +24,7 @@ BACKOFF_CAP = 60.0
 DEFAULT_POLL_WAIT = 30.0
 DEFAULT_HEARTBEAT = 60.0
 CALL_TIMEOUT = 30.0
+MIN_EMPTY_POLL = 0.5
 
 
 class Backoff(object):
@@ -150,6 +151,7 @@ class Daemon(object):
                     self._register()
                     backoff.reset()
                     continue
+                asked = time.monotonic()
                 requests = self._poller.call("jobmon.poll", session, float(self.poll_wait))
                 backoff.reset()
                 if not isinstance(requests, list):
@@ -157,6 +159,8 @@ class Daemon(object):
                 for req in requests:
                     if isinstance(req, dict):
                         self._dispatch(req)
+                if not requests and time.monotonic() - asked < MIN_EMPTY_POLL:
+                    self.stopping.wait(MIN_EMPTY_POLL)  # a relay that does not hold the poll
                 continue
             except xmlrpc.client.Fault as fault:
                 if fault.faultCode == NOT_REGISTERED:
