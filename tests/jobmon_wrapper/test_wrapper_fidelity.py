@@ -14,45 +14,60 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def strip_jobmon_lines(data: bytes) -> bytes:
     """stderr without the wrapper's own ``jobmon:`` lines."""
     return b"".join(ln for ln in data.splitlines(keepends=True) if not ln.startswith(b"jobmon:"))
 
 # One driver process per interpreter: it forks a wrapper for each exit code
-# (the wrapper's main() from the zipapp, in a forked child) and compares the
-# wait status with the bare payload's. Cheap: no interpreter start per code.
+# (the wrapper's main() from the zipapp, in a forked child) and compares its
+# wait status with the bare payload's (run once per session, passed in).
+# Cheap: no interpreter start per code.
 EXIT_DRIVER = r"""
-import json, os, subprocess, sys
+import json, os, sys
 sys.path.insert(0, sys.argv[1])
+bare = json.loads(sys.argv[2])
 from jobmon_wrapper.__main__ import main
+import jobmon_wrapper.wrapper  # imported once here, not in every forked child
 devnull = os.open(os.devnull, os.O_WRONLY)
 bad = []
 for code in range(256):
-    payload = ["sh", "-c", "exit %d" % code]
     pid = os.fork()
     if pid == 0:
         os.dup2(devnull, 2)
         try:
-            main(["--"] + payload)
+            main(["--", "sh", "-c", "exit %d" % code])
         finally:
             os._exit(250)
     _, wrapped = os.waitpid(pid, 0)
-    bare = subprocess.Popen(payload)
-    _, bare_status = os.waitpid(bare.pid, 0)
-    bare.returncode = 0
-    if wrapped != bare_status or not os.WIFEXITED(wrapped) or os.WEXITSTATUS(wrapped) != code:
-        bad.append([code, wrapped, bare_status])
+    if wrapped != bare[code] or not os.WIFEXITED(wrapped) or os.WEXITSTATUS(wrapped) != code:
+        bad.append([code, wrapped, bare[code]])
 print(json.dumps({"checked": 256, "bad": bad}))
 """
+
+
+@pytest.fixture(scope="module")
+def bare_exit_statuses() -> list[int]:
+    """Wait statuses of ``sh -c 'exit N'`` run bare, N = 0..255."""
+    out = []
+    for code in range(256):
+        proc = subprocess.Popen(["sh", "-c", f"exit {code}"])
+        _, status = os.waitpid(proc.pid, 0)
+        proc.returncode = 0
+        out.append(status)
+    return out
 
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("JOBMON_", "_CONDOR_"))}
 
 
-def test_every_exit_code_passes_through(python: str, wrapper_pyz: Path) -> None:
-    out = subprocess.run([python, "-c", EXIT_DRIVER, str(wrapper_pyz)], stdout=subprocess.PIPE,
+def test_every_exit_code_passes_through(python: str, wrapper_pyz: Path,
+                                        bare_exit_statuses: list[int]) -> None:
+    out = subprocess.run([python, "-c", EXIT_DRIVER, str(wrapper_pyz),
+                          json.dumps(bare_exit_statuses)], stdout=subprocess.PIPE,
                          env=_clean_env(), timeout=120, check=True)
     report = json.loads(out.stdout)
     assert report == {"checked": 256, "bad": []}
