@@ -155,8 +155,9 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     paths = make_pki(tmp)
     port = args.port
+    prefix = ["-m", "cProfile", "-o", args.profile] if args.profile else []
     relay = subprocess.Popen(
-        [sys.executable, "-m", "relay", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp / "state"),
+        [sys.executable, *prefix, "-m", "relay", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp / "state"),
          "--host-cert", paths["host"], "--host-key", paths["host_key"], "--ca-file", paths["ca"],
          "--pool", "none", "--poll-wait", str(args.poll_wait), "--rate-per-second", "0",
          "--log-level", "WARNING"],
@@ -233,6 +234,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measurement")
     ap.add_argument("--port", type=int, default=18443)
+    ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
     ap.add_argument("--url")
     ap.add_argument("--pki")
     ap.add_argument("--start", type=int, default=0)
