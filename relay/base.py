@@ -60,6 +60,8 @@ class CoreBase:
         self.batches = Batches(config.fanout_concurrency)
         self.version = __version__
         self.web_login_hook: Callable[[str], tuple[str, float]] | None = None
+        #: ``callable(submit, caller_dn, iwd) -> submit``: wraps relay submissions (server.py sets it)
+        self.submit_preparer: Callable[[Any, str, str], Any] | None = None
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._end_callbacks: list[JobEndCallback] = []
         self._flusher: asyncio.Task[None] | None = None

@@ -9,6 +9,7 @@ fault 998, flush the audit log, close the pool.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import signal
@@ -41,6 +42,22 @@ def make_ssl(config: RelayConfig) -> Any:
         raise ConfigError(f"cannot load host certificate {config.cert_path} / key {config.key_path}: {exc}") from None
 
 
+def install_submit_preparer(core: RelayCore) -> None:
+    """Wrap descriptions submitted through the relay (web form, plain clients) with the
+    jobmon wrapper and a fresh per-job credential, using ``jobmon.submit.preparer``."""
+    try:
+        from jobmon.submit.preparer import make_submit_preparer
+    except ImportError:  # pragma: no cover - user side not installed
+        log.warning("jobmon.submit.preparer unavailable: relay submissions are queued unwrapped")
+        return
+
+    def issue(dn: str) -> tuple[str, str]:
+        token, claims = core.credentials.issue(dn)
+        return token, claims.tid
+
+    core.submit_preparer = make_submit_preparer(core.config.url, core.config.state_path, issue=issue)
+
+
 async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any] | None = None,
               stop: asyncio.Event | None = None) -> None:
     """Serve until ``stop`` is set (or a signal arrives); ``ready`` gets ``(host, port, core)``."""
@@ -61,6 +78,10 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
             pass
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
     host, port = sockets[0].getsockname()[:2] if sockets else (config.host, config.port)
+    if config.port == 0:  # an ephemeral port (tests): the URL jobs are given must name the real one
+        config = dataclasses.replace(config, listen=f"{config.host}:{port}")
+        core.config = config
+    install_submit_preparer(core)
     log.info("effective configuration: %s", json.dumps(config.effective(), default=str, sort_keys=True))
     log.info("JobMon relay %s serving https://%s:%s/clarens (public URL %s)", core.version, host, port, config.url)
     if ready is not None and not ready.done():
