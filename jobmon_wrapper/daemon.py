@@ -17,7 +17,7 @@ from jobmon_wrapper import log, protocol
 from jobmon_wrapper.config import Config
 from jobmon_wrapper.faults import NOT_REGISTERED
 from jobmon_wrapper.progress import Progress
-from jobmon_wrapper.transport import RelayClient, basic_auth, make_context, read_credential
+from jobmon_wrapper.transport import ContextSource, RelayClient, basic_auth, read_credential
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 60.0
@@ -74,7 +74,8 @@ class Daemon(object):
                                            cfg.argv, cfg.user)
         context = None
         if cfg.relay.startswith("https:"):
-            context = make_context(cfg.ca_file, cfg.ca_dir, cfg.cert_file, cfg.key_file)
+            context = ContextSource(cfg.ca_file, cfg.ca_dir, cfg.cert_file, cfg.key_file)
+            context.get()  # fail now, once, if the CA or proxy cannot be loaded
         token = read_credential(cfg.credential)
         auth = basic_auth(token) if token else None
         self.poll_wait = DEFAULT_POLL_WAIT

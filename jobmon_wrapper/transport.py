@@ -10,9 +10,10 @@
 
 import base64
 import http.client
+import os
 import ssl
 import xmlrpc.client
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple, Union
 
 CREDENTIAL_USER = "jobmon-job"
 
@@ -30,6 +31,36 @@ def make_context(ca_file: Optional[str] = None, ca_dir: Optional[str] = None,
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file or cert_file)
     return ctx
+
+
+class ContextSource(object):
+    """An SSL context that is rebuilt when the proxy (or CA file) on disk changes.
+
+    Grid proxies are renewed in place during long jobs; every new connection
+    asks ``get()``, so a reconnect after renewal presents the fresh proxy.
+    """
+
+    def __init__(self, ca_file: Optional[str] = None, ca_dir: Optional[str] = None,
+                 cert_file: Optional[str] = None, key_file: Optional[str] = None) -> None:
+        self.args = (ca_file, ca_dir, cert_file, key_file)
+        self._sig: Optional[Tuple[float, ...]] = None
+        self._ctx: Optional[ssl.SSLContext] = None
+
+    def _signature(self) -> Tuple[float, ...]:
+        out = []
+        for path in (self.args[0], self.args[2], self.args[3]):
+            try:
+                out.append(os.stat(path).st_mtime if path else 0.0)
+            except OSError:
+                out.append(-1.0)
+        return tuple(out)
+
+    def get(self) -> ssl.SSLContext:
+        sig = self._signature()
+        if self._ctx is None or sig != self._sig:
+            self._ctx = make_context(*self.args)
+            self._sig = sig
+        return self._ctx
 
 
 def read_credential(path: Optional[str]) -> Optional[str]:
@@ -93,8 +124,8 @@ class HTTPTransport(_Mixin, xmlrpc.client.Transport):
 class RelayClient(object):
     """One connection to the relay (not thread-safe: one per thread or behind a lock)."""
 
-    def __init__(self, url: str, context: Optional[ssl.SSLContext], auth: Optional[str],
-                 timeout: float) -> None:
+    def __init__(self, url: str, context: Union[None, ssl.SSLContext, ContextSource],
+                 auth: Optional[str], timeout: float) -> None:
         self.url = url
         self.context = context
         self.auth = auth
@@ -107,7 +138,9 @@ class RelayClient(object):
             if self.url.startswith("https:"):
                 if self.context is None:
                     raise ValueError("no TLS context for %s" % self.url)
-                self._transport = HTTPSTransport(self.context, self.auth, self.timeout)
+                ctx = (self.context.get() if isinstance(self.context, ContextSource)
+                       else self.context)
+                self._transport = HTTPSTransport(ctx, self.auth, self.timeout)
             else:
                 self._transport = HTTPTransport(self.auth, self.timeout)
             self._proxy = xmlrpc.client.ServerProxy(self.url, transport=self._transport,

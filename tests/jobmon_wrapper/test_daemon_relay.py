@@ -171,3 +171,16 @@ def test_relay_restart_mid_command_leaves_payload_alone(wrapper_pyz: Path, fake_
             proc.kill()
             proc.wait()
     assert proc.returncode == 9 and out == b"payload-out\ndone\n"
+
+
+def test_renewed_proxy_is_picked_up(pki: Any, tmp_path: Path) -> None:
+    from jobmon_wrapper.transport import ContextSource
+
+    proxy = tmp_path / "x509up"
+    proxy.write_bytes(pki.alice.proxy_path.read_bytes())
+    source = ContextSource(str(pki.ca_file), None, str(proxy), str(proxy))
+    first = source.get()
+    assert source.get() is first
+    proxy.write_bytes(pki.bob.proxy_path.read_bytes())
+    os.utime(proxy, (time.time() + 5, time.time() + 5))
+    assert source.get() is not first
