@@ -206,8 +206,19 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
             out["idle_cpu_percent_of_one_core"] = round(100.0 * (cpu1 - cpu0) / args.idle, 2)
             out["idle_seconds_measured"] = args.idle
             out[f"rtt_{args.daemons}_daemons"] = await round_trips(session, url, jobs, args.rtt)
-            out["fanout"] = [await fanout(session, url, jobs[:k]) for k in args.fanout if k <= len(jobs)]
+            out["fanout"] = []
+            for k in args.fanout:
+                if k <= len(jobs):
+                    c0 = proc_stats(relay.pid)[1]
+                    f = await fanout(session, url, jobs[:k])
+                    f["relay_cpu_ms_per_job"] = round(1000.0 * (proc_stats(relay.pid)[1] - c0) / k, 3)
+                    out["fanout"].append(f)
+            c0 = proc_stats(relay.pid)[1]
             out["throughput"] = await throughput(session, url, jobs, args.seconds, args.concurrency)
+            spent = proc_stats(relay.pid)[1] - c0
+            done = out["throughput"]["commands_per_s"] * args.seconds
+            out["throughput"]["relay_cpu_ms_per_command"] = round(1000.0 * spent / max(1.0, done), 3)
+            out["throughput"]["relay_cpu_percent"] = round(100.0 * spent / args.seconds, 1)
             out["rss_mib_end"] = round(proc_stats(relay.pid)[0], 1)
     finally:
         relay.terminate()

@@ -121,6 +121,8 @@ class RelayCore(DaemonCore):
                 code = result.get("fault")
                 raise RelayFault(int(code) if isinstance(code, int) else Fault.INTERNAL,
                                  str(result.get("message", f"{op} failed in job {job}")))
+            if op == "exec":
+                _cap_output(result, int(args.get("max_output", self.config.max_output_bytes)))
             status = result.get("exit_code") if isinstance(result.get("exit_code"), int) else None
             nbytes = sum(len(v) for k in ("stdout", "stderr", "data")
                          if isinstance(v := result.get(k), (bytes, bytearray)))
@@ -347,6 +349,15 @@ class RelayCore(DaemonCore):
             else:
                 raise RelayFault(Fault.BAD_PARAMS, f"file {name!r} must be base64")
         return out
+
+
+def _cap_output(result: dict[str, Any], cap: int) -> None:
+    """Enforce the output limit even if a daemon sends more than it was asked to."""
+    for key in ("stdout", "stderr"):
+        data = result.get(key)
+        if isinstance(data, (bytes, bytearray)) and len(data) > cap:
+            result[key] = bytes(data[:cap])
+            result["truncated"] = True
 
 
 def _grace(timeout: float) -> float:
