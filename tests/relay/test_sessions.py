@@ -50,3 +50,22 @@ def test_auth2_through_a_proxy(relay: Any, pki: Any) -> None:
     dn, _, password = relay.client(pki.alice_proxy2, proxy=True, basic=(n, "BROWSER")).system.auth2()
     assert dn == pki.alice.dn
     assert relay.client(None, basic=(n, password)).jobmon.whoami()["dn"] == pki.alice.dn
+
+
+def test_web_login_link_gives_a_cookie_identity(relay: Any, pki: Any) -> None:
+    import http.client
+    import urllib.parse
+
+    link = relay.client(pki.alice).jobmon.webLogin()
+    url = urllib.parse.urlsplit(link["url"])
+    assert url.path == "/login" and link["expires"] > 0
+    token = urllib.parse.parse_qs(url.query)["token"][0]
+    assert relay.core.web_logins.redeem("not-a-token") is None
+    cookie = relay.core.cookies.create(relay.core.web_logins.redeem(token))
+    assert relay.core.web_logins.redeem(token) is None  # one time only
+    conn = http.client.HTTPSConnection("127.0.0.1", relay.port, context=relay.ssl_context(), timeout=30)
+    conn.request("POST", "/clarens", body=xmlrpc.client.dumps((), "jobmon.whoami"),
+                  headers={"Content-Type": "text/xml", "Cookie": f"jobmon_session={cookie}"})
+    reply = xmlrpc.client.loads(conn.getresponse().read())[0][0]
+    conn.close()
+    assert reply == {"dn": pki.alice.dn, "admin": False, "auth": "cookie"}
