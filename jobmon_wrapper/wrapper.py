@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional
 from jobmon_wrapper import config as config_mod
 from jobmon_wrapper import log
 from jobmon_wrapper.progress import Progress
+from jobmon_wrapper.terminal import Terminal
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
@@ -145,11 +146,17 @@ class Waiter(object):
         signal.set_wakeup_fd(self.wfd)
         signal.signal(signal.SIGCHLD, _ignore)
 
-    def wait(self, pid: int) -> Any:
+    def wait(self, pid: int, terminal: Optional[Terminal] = None) -> Any:
+        flags = os.WNOHANG
+        if terminal is not None and terminal.active:
+            flags |= os.WUNTRACED
         while True:
             try:
-                got, status, ru = os.wait4(pid, os.WNOHANG)
+                got, status, ru = os.wait4(pid, flags)
             except InterruptedError:
+                continue
+            if got == pid and os.WIFSTOPPED(status) and terminal is not None:
+                terminal.stopped(pid)
                 continue
             if got == pid:
                 return got, status, ru
@@ -170,6 +177,7 @@ def run(cfg: config_mod.Config) -> None:
     forwarder = Forwarder()
     forwarder.install()
     waiter = Waiter()
+    terminal = Terminal()
     progress = Progress(cfg.progress_regex, cfg.progress_file)
     use_tee = cfg.progress_regex is not None
     if not cfg.relay:
@@ -177,7 +185,7 @@ def run(cfg: config_mod.Config) -> None:
     started = time.time()
     try:
         proc = subprocess.Popen(cfg.argv, executable=payload_executable(cfg.argv[0]),
-                                preexec_fn=os.setpgrp, close_fds=False,
+                                preexec_fn=terminal.child_setup, close_fds=False,
                                 stdout=subprocess.PIPE if use_tee else None)
     except OSError as exc:
         os.write(2, ("jobmon: cannot run %s: %s\n" % (cfg.argv[0], exc.strerror or exc))
@@ -197,7 +205,8 @@ def run(cfg: config_mod.Config) -> None:
         daemon = _start_daemon(cfg, proc.pid, started, progress)
     if progress.enabled:
         chirper = _start_chirp(cfg, progress)
-    _pid, status, ru = waiter.wait(proc.pid)
+    _pid, status, ru = waiter.wait(proc.pid, terminal)
+    terminal.take_back()
     proc.returncode = -1  # reaped here; keep subprocess from reaping again
     ended = time.time()
     deadline = ended + FINISH_WAIT
