@@ -80,6 +80,7 @@ class Daemon(object):
         auth = basic_auth(token) if token else None
         self.poll_wait = DEFAULT_POLL_WAIT
         self.heartbeat = DEFAULT_HEARTBEAT
+        self.max_body = protocol.DEFAULT_MAX_BODY
         self._base = RelayClient(cfg.relay, context, auth, CALL_TIMEOUT)
         self._poller = self._base.clone()
         self._poster = self._base.clone()
@@ -131,6 +132,8 @@ class Daemon(object):
             raise ValueError("relay sent a bad register reply")
         self.poll_wait = _number(reply.get("poll_wait"), DEFAULT_POLL_WAIT, 1.0, 300.0)
         self.heartbeat = _number(reply.get("heartbeat"), DEFAULT_HEARTBEAT, 1.0, 3600.0)
+        self.max_body = int(_number(reply.get("max_body"), protocol.DEFAULT_MAX_BODY,
+                                    65536.0, 1 << 30))
         self._poller.timeout = self.poll_wait + CALL_TIMEOUT
         self._poller.close()
         with self._session_lock:
@@ -211,6 +214,7 @@ class Daemon(object):
             self.requests_served += 1
             if result is None or session is None:
                 return
+            result = protocol.fit_result(result, self.max_body)
             rid = str(req.get("id", ""))
             for attempt in (0, 1):
                 try:

@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+import xmlrpc.client
 from typing import Any, Dict, List, Optional
 
 from jobmon_wrapper import __version__, ops, procs
@@ -17,6 +18,8 @@ from jobmon_wrapper.faults import EXEC_FAILED, OpFault
 from jobmon_wrapper.sandbox import Sandbox
 
 CAPABILITIES = ["exec", "read", "list", "stat", "ps", "cancel"]
+DEFAULT_MAX_BODY = 1 << 20   # the relay's default max_body_bytes
+_ENVELOPE = 16384            # room for the XML around the data
 
 
 class Context(object):
@@ -116,3 +119,39 @@ def heartbeat_status(ctx: Context, progress: Optional[Dict[str, Any]]) -> Dict[s
     except OSError:
         pass
     return status
+
+
+def encoded_size(*params: Any) -> int:
+    return len(xmlrpc.client.dumps(tuple(params), "jobmon.result").encode("utf-8"))
+
+
+def fit_result(result: Dict[str, Any], max_body: int = DEFAULT_MAX_BODY) -> Dict[str, Any]:
+    """Trim an exec or read result so that posting it stays under the relay's body cap.
+
+    Base64 makes bytes ~1.35 times larger, so 1 MiB of output cannot travel in a
+    1 MiB request. exec: both streams are cut (stderr keeps up to half of the
+    room) and ``truncated`` is set. read: less data is returned and
+    ``next_offset`` / ``eof`` say where to continue.
+    """
+    if encoded_size(result) <= max_body:
+        return result
+    room = max(0, int((max_body - _ENVELOPE) * 3 // 4 * 76 // 77))
+    out = dict(result)
+    if isinstance(out.get("data"), xmlrpc.client.Binary):
+        data = out["data"].data[:room]
+        out["data"] = xmlrpc.client.Binary(data)
+        nxt = float(out.get("offset", 0.0)) + len(data)
+        out["next_offset"] = nxt
+        out["eof"] = nxt >= float(out.get("size", nxt))
+        return out
+    streams = [k for k in ("stdout", "stderr") if isinstance(out.get(k), xmlrpc.client.Binary)]
+    if streams:
+        err = out["stderr"].data if "stderr" in streams else b""
+        keep_err = err[:min(len(err), room // 2)]
+        keep_out = out["stdout"].data[:room - len(keep_err)] if "stdout" in streams else b""
+        if "stdout" in streams:
+            out["stdout"] = xmlrpc.client.Binary(keep_out)
+        if "stderr" in streams:
+            out["stderr"] = xmlrpc.client.Binary(keep_err)
+        out["truncated"] = True
+    return out

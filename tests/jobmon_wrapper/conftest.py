@@ -33,6 +33,7 @@ import pytest
 from jobmon import wrapperzip
 
 TOKEN = "jm1.eyJ0ZXN0IjoxfQ.dGVzdC1tYWM"
+MAX_BODY = 1 << 20
 
 
 def _pyenv_root() -> str:
@@ -132,6 +133,10 @@ class FakeRelay:
                     with relay.lock:
                         relay.calls.append(("?", (), auth))
                     self._send(b"this is not XML-RPC \x00\xff")
+                    return
+                if len(body) > MAX_BODY:   # the real relay's default cap: fault 101
+                    fault = xmlrpc.client.Fault(101, "body too large")
+                    self._send(xmlrpc.client.dumps(fault, methodresponse=True).encode())
                     return
                 try:
                     params, method = xmlrpc.client.loads(body)

@@ -184,3 +184,26 @@ def test_renewed_proxy_is_picked_up(pki: Any, tmp_path: Path) -> None:
     proxy.write_bytes(pki.bob.proxy_path.read_bytes())
     os.utime(proxy, (time.time() + 5, time.time() + 5))
     assert source.get() is not first
+
+
+def test_big_results_fit_the_relays_body_cap(wrapper_pyz: Path, fake_relay: Any,
+                                             relay_env: dict[str, str], sandbox: Path) -> None:
+    (sandbox / "big.bin").write_bytes(b"B" * (1 << 20))
+    env = dict(relay_env, JOBMON_RELAY_URL=fake_relay.url)
+    proc = subprocess.Popen(["python3", str(wrapper_pyz), "--", "sh", "-c",
+                             "while [ ! -e stop ]; do sleep 0.05; done"],
+                            cwd=str(sandbox), env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert fake_relay.registered.wait(30)
+        r = fake_relay.request("42.0", "exec", {"argv": ["head", "-c", "3000000", "/dev/zero"]})
+        assert r["exit_code"] == 0 and r["truncated"] is True
+        assert 300000 < len(r["stdout"].data) < (1 << 20)
+        r = fake_relay.request("42.0", "read", {"path": "big.bin", "length": float(1 << 20)})
+        got = len(r["data"].data)
+        assert 0 < got < (1 << 20) and r["next_offset"] == float(got) and r["eof"] is False
+        (sandbox / "stop").touch()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
