@@ -62,8 +62,13 @@ class DaemonCore(CoreBase):
     def daemon(self, caller: Identity, session: str) -> Daemon:
         return self.registry.session(str(session), caller.dn)
 
-    async def poll(self, caller: Identity, session: str, max_wait: float) -> list[dict[str, Any]]:
+    async def poll(self, caller: Identity, session: str, max_wait: float,
+                   results: list[Any] | None = None) -> list[dict[str, Any]]:
         daemon = self.daemon(caller, session)
+        for item in results or ():
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or "result" not in item:
+                raise RelayFault(Fault.BAD_PARAMS, "jobmon.poll: results are [{id: str, result: struct}]")
+            self.registry.post_result(daemon, item["id"], item["result"])
         return await self.registry.poll(daemon, float(max_wait))
 
     async def result(self, caller: Identity, session: str, request_id: str, result: Any) -> bool:

@@ -123,9 +123,10 @@ async def register(ctx: Ctx, info: dict[str, Any]) -> Any:
     return await ctx.core.register(ctx.caller, info)
 
 
-@method("jobmon.poll", "array string double", "daemon", "Long-poll for requests (daemons).")
-async def poll(ctx: Ctx, session: str, max_wait: float) -> Any:
-    return await ctx.core.poll(ctx.caller, session, max_wait)
+@method("jobmon.poll", "array string double array?", "daemon",
+        "Long-poll for requests (daemons); results [{id, result}] may ride along.")
+async def poll(ctx: Ctx, session: str, max_wait: float, results: list[Any] | None = None) -> Any:
+    return await ctx.core.poll(ctx.caller, session, max_wait, results)
 
 
 @method("jobmon.result", "boolean string string any", "daemon", "Post a request's result (daemons).")

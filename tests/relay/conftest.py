@@ -206,9 +206,11 @@ class SimDaemon:
     """A job daemon made of plain xmlrpc.client calls in a thread (the protocol's daemon side)."""
 
     def __init__(self, relay: Relay, job: str, *, token: str | None = None, cred: Any = None,
-                 handler: Any = exec_echo, max_wait: float = 5.0) -> None:
+                 handler: Any = exec_echo, max_wait: float = 5.0, piggyback: bool = False) -> None:
         self.relay, self.job, self.token, self.cred = relay, job, token, cred
         self.handler = handler
+        self.piggyback = piggyback  # results ride on the next poll instead of jobmon.result
+        self.outbox: list[dict[str, Any]] = []
         self.max_wait = max_wait
         self.session: str | None = None
         self.stopping = threading.Event()
@@ -242,7 +244,11 @@ class SimDaemon:
             self.register(poll_rpc)
             while not self.stopping.is_set():
                 try:
-                    requests = poll_rpc.jobmon.poll(self.session, self.max_wait)
+                    if self.piggyback:
+                        outbox, self.outbox = self.outbox, []
+                        requests = poll_rpc.jobmon.poll(self.session, self.max_wait, outbox)
+                    else:
+                        requests = poll_rpc.jobmon.poll(self.session, self.max_wait)
                 except xmlrpc.client.Fault as f:
                     if f.faultCode == 900 and not self.stopping.is_set():
                         self.registered.clear()
@@ -261,7 +267,9 @@ class SimDaemon:
                 for req in requests:
                     self.seen.append(req)
                     res = self.handler(req["op"], req["args"])
-                    if res is not None:
+                    if res is not None and self.piggyback:
+                        self.outbox.append({"id": req["id"], "result": res})
+                    elif res is not None:
                         try:
                             result_rpc.jobmon.result(self.session, req["id"], res)
                         except xmlrpc.client.Fault as f:

@@ -193,3 +193,15 @@ def test_pool_actions_and_nodes(site: Any, fake_pool: Any, pki: Any) -> None:
     assert admin.jobmon.nodes()[0]["name"] == "node01.example.org"
     assert "drain" in admin.jobmon.nodeAction("node01.example.org", "drain")["message"]
     assert fault(admin.jobmon.nodeAction, "node99", "drain")[0] == 802
+
+
+def test_results_riding_on_the_next_poll(site: Any, pki: Any, kit: Any) -> None:
+    d = kit.SimDaemon(site, "5.2", token=credential(site, pki), piggyback=True).start()
+    try:
+        alice = site.client(pki.alice)
+        for word in ("one", "two"):
+            assert alice.jobmon.exec("5.2", ["echo", word])["stdout"].data == f"echo {word}".encode()
+        bad = site.client(None, basic=("jobmon-job", d.token))
+        assert fault(bad.jobmon.poll, d.session, 0.0, [{"nope": 1}])[0] == 201
+    finally:
+        d.stop()
