@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 import sqlite3
 import threading
-import xmlrpc.client
 import time
+import xmlrpc.client
 from typing import Any
 
 from jobmon.pools.base import Pool
