@@ -62,7 +62,8 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: An
 
 
 # -- daemon processes -----------------------------------------------------------------
-async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, poll_wait: float) -> None:
+async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, poll_wait: float,
+                      piggyback: bool = False) -> None:
     import asyncio.sslproto
 
     asyncio.sslproto.SSLProtocol.max_size = 32 * 1024  # type: ignore[attr-defined]  # as the relay does
@@ -82,13 +83,22 @@ async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, p
             registered += 1
             if registered == count:
                 print("READY", flush=True)
+            outbox: list[dict[str, Any]] = []
             while True:
                 try:
-                    reqs = await rpc(session, url, "jobmon.poll", sess, poll_wait)
+                    if piggyback:
+                        reqs = await rpc(session, url, "jobmon.poll", sess, poll_wait, outbox)
+                        outbox = []
+                    else:
+                        reqs = await rpc(session, url, "jobmon.poll", sess, poll_wait)
                 except (aiohttp.ClientError, asyncio.TimeoutError, xmlrpc.client.Fault):
                     return
                 for req in reqs:
-                    if req["op"] == "exec":
+                    if req["op"] != "exec":
+                        continue
+                    if piggyback:
+                        outbox.append({"id": req["id"], "result": ok})
+                    else:
                         await rpc(session, url, "jobmon.result", sess, req["id"], ok)
 
         await asyncio.gather(*(one(i) for i in range(start, start + count)), return_exceptions=True)
@@ -163,7 +173,8 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
          "--log-level", "WARNING"],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     url = f"https://127.0.0.1:{port}/clarens"
-    out: dict[str, Any] = {"daemons_target": args.daemons, "procs": args.procs, "poll_wait": args.poll_wait}
+    out: dict[str, Any] = {"daemons_target": args.daemons, "procs": args.procs, "poll_wait": args.poll_wait,
+                           "results_on_poll": args.piggyback}
     children: list[subprocess.Popen[str]] = []
     conn = aiohttp.TCPConnector(limit=0, ssl=client_ctx(paths))
     try:
@@ -180,7 +191,8 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
             def spawn(start: int, count: int) -> subprocess.Popen[str]:
                 p = subprocess.Popen([sys.executable, __file__, "--role", "daemons", "--url", url,
                                       "--pki", str(tmp), "--start", str(start), "--count", str(count),
-                                      "--poll-wait", str(args.poll_wait)], stdout=subprocess.PIPE, text=True)
+                                      "--poll-wait", str(args.poll_wait)] + (["--piggyback"] if args.piggyback else []),
+                                     stdout=subprocess.PIPE, text=True)
                 children.append(p)
                 return p
 
@@ -245,6 +257,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measurement")
     ap.add_argument("--port", type=int, default=18443)
+    ap.add_argument("--piggyback", action="store_true",
+                    help="daemons send results with their next poll (jobmon.poll's results argument)")
     ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
     ap.add_argument("--url")
     ap.add_argument("--pki")
@@ -254,7 +268,7 @@ def main() -> None:
     if args.role == "daemons":
         paths = {k: str(Path(args.pki) / f) for k, f in [("ca", "ca.pem"), ("user", "user.pem"),
                                                          ("user_key", "user.key")]}
-        asyncio.run(run_daemons(args.url, paths, args.start, args.count, args.poll_wait))
+        asyncio.run(run_daemons(args.url, paths, args.start, args.count, args.poll_wait, args.piggyback))
         return
     result = asyncio.run(coordinator(args))
     result["command"] = " ".join([".venv/bin/python", "benchmarks/relay_load.py"] + sys.argv[1:])
