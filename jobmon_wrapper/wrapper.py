@@ -235,15 +235,40 @@ def _background(fn: Any, *args: Any) -> threading.Thread:
     return t
 
 
-def _start_daemon(cfg: config_mod.Config, pid: int, started: float, progress: Progress) -> Any:
-    try:
-        from jobmon_wrapper.daemon import Daemon
-        d = Daemon(cfg, payload_pid=pid, start_time=started, progress=progress)
-        d.start()
-        return d
-    except Exception as exc:  # noqa: BLE001 - the daemon must never harm the payload
-        log.say("daemon did not start: %s" % (exc,), key="daemon-start")
-        return None
+class DaemonLauncher(object):
+    """Builds and starts the daemon in a thread of its own.
+
+    Building it resolves the host name and loads certificates, which can be
+    slow (DNS); the main thread must be waiting on the payload meanwhile.
+    """
+
+    def __init__(self, cfg: config_mod.Config, pid: int, started: float,
+                 progress: Progress) -> None:
+        self.daemon: Any = None
+        t = threading.Thread(target=self._run, args=(cfg, pid, started, progress),
+                             name="jobmon-start")
+        t.daemon = True
+        t.start()
+
+    def _run(self, cfg: config_mod.Config, pid: int, started: float,
+             progress: Progress) -> None:
+        try:
+            from jobmon_wrapper.daemon import Daemon
+            d = Daemon(cfg, payload_pid=pid, start_time=started, progress=progress)
+            d.start()
+            self.daemon = d
+        except Exception as exc:  # noqa: BLE001 - the daemon must never harm the payload
+            log.say("daemon did not start: %s" % (exc,), key="daemon-start")
+
+    def finish(self, final: Dict[str, Any], deadline: float) -> None:
+        d = self.daemon
+        if d is not None:
+            d.finish(final, deadline)
+
+
+def _start_daemon(cfg: config_mod.Config, pid: int, started: float,
+                  progress: Progress) -> DaemonLauncher:
+    return DaemonLauncher(cfg, pid, started, progress)
 
 
 def _start_chirp(cfg: config_mod.Config, progress: Progress) -> Any:
