@@ -181,7 +181,9 @@ def main() -> None:
         }
         out.update(measure_idle(ns.python, pyz, env, relay, ns.idle))
         out.update(measure_cpu_ratio(ns.python, pyz, env, ns.cpu_seconds))
+        finishes = relay.calls.get("jobmon.finish", 0)
         out["exit_latency_relay_s"] = measure_exit_latency(ns.python, pyz, env, ns.runs)
+        out["finish_posted"] = f"{relay.calls.get('jobmon.finish', 0) - finishes}/{ns.runs}"
         out["exit_latency_no_relay_s"] = measure_exit_latency(ns.python, pyz, base_env, ns.runs)
         dead = dict(env, JOBMON_RELAY_URL="https://127.0.0.1:9/clarens")
         out["exit_latency_unreachable_s"] = measure_exit_latency(ns.python, pyz, dead, ns.runs)
@@ -199,6 +201,7 @@ def main() -> None:
                        ("unreachable", "relay unreachable")):
         print(f"| payload exit -> wrapper exit, {label} (median of {ns.runs}) | "
               f"{out['exit_latency_' + key + '_s'] * 1000:.0f} ms |")
+    print(f"| runs whose final status reached the relay | {out['finish_posted']} |")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ class Daemon(object):
         self.stopping = threading.Event()
         self.requests_served = 0
         self._registering = False
+        self._tried = False
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -107,8 +108,8 @@ class Daemon(object):
     def finish(self, final: Dict[str, Any], deadline: float) -> bool:
         """Post the final status if a session exists and time allows."""
         self.stop()
-        if self.session is None and self._registering:
-            # the payload ended while register was on its way: give it the time left
+        if self.session is None and (self._registering or not self._tried):
+            # the payload ended before the first register answered: give it the time left
             self.registered.wait(max(0.0, deadline - time.time() - 0.2))
         session = self.session
         remaining = deadline - time.time()
@@ -128,6 +129,7 @@ class Daemon(object):
             reply = self._poller.call("jobmon.register", self.info)
         finally:
             self._registering = False
+            self._tried = True
         if not isinstance(reply, dict) or not isinstance(reply.get("session"), str):
             raise ValueError("relay sent a bad register reply")
         self.poll_wait = _number(reply.get("poll_wait"), DEFAULT_POLL_WAIT, 1.0, 300.0)

@@ -245,10 +245,10 @@ class DaemonLauncher(object):
     def __init__(self, cfg: config_mod.Config, pid: int, started: float,
                  progress: Progress) -> None:
         self.daemon: Any = None
-        t = threading.Thread(target=self._run, args=(cfg, pid, started, progress),
-                             name="jobmon-start")
-        t.daemon = True
-        t.start()
+        self.thread = threading.Thread(target=self._run, args=(cfg, pid, started, progress),
+                                       name="jobmon-start")
+        self.thread.daemon = True
+        self.thread.start()
 
     def _run(self, cfg: config_mod.Config, pid: int, started: float,
              progress: Progress) -> None:
@@ -261,6 +261,8 @@ class DaemonLauncher(object):
             log.say("daemon did not start: %s" % (exc,), key="daemon-start")
 
     def finish(self, final: Dict[str, Any], deadline: float) -> None:
+        """Post the final status; a short payload may end while the daemon is still starting."""
+        self.thread.join(max(0.0, deadline - time.time() - 0.3))
         d = self.daemon
         if d is not None:
             d.finish(final, deadline)

@@ -207,3 +207,12 @@ def test_big_results_fit_the_relays_body_cap(wrapper_pyz: Path, fake_relay: Any,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_short_payload_still_reports_its_end(wrapper_pyz: Path, fake_relay: Any,
+                                             relay_env: dict[str, str], sandbox: Path) -> None:
+    env = dict(relay_env, JOBMON_RELAY_URL=fake_relay.url)
+    r = subprocess.run(["python3", str(wrapper_pyz), "--", "sh", "-c", "echo quick; exit 7"],
+                       cwd=str(sandbox), env=env, stdout=subprocess.PIPE, timeout=60)
+    assert r.returncode == 7 and r.stdout == b"quick\n"
+    assert fake_relay.finals and fake_relay.finals[0]["exit_code"] == 7
