@@ -276,7 +276,12 @@ class SimDaemon:
                             if f.faultCode not in (900, 998):  # session gone: the next poll re-registers
                                 raise
                         except OSError:
-                            result_rpc = self.proxy()  # relay gone: the result is lost with it
+                            # a kept-alive connection to a relay that restarted: retry once, fresh
+                            result_rpc = self.proxy()
+                            try:
+                                result_rpc.jobmon.result(self.session, req["id"], res)
+                            except (OSError, xmlrpc.client.Fault):
+                                result_rpc = self.proxy()  # relay really gone: the result goes with it
         except (OSError, xmlrpc.client.Error) as exc:
             if not self.stopping.is_set():
                 import traceback
