@@ -247,14 +247,31 @@ def _ad_for(s: htcondor2.Submit, keys: set[str], cluster: int, proc: int, iwd: s
     for k in keys:
         if k.startswith("MY.") or k.startswith("+"):
             name = k[3:] if k.startswith("MY.") else k[1:]
-            text = str(s.expand(k))
-            try:
-                ad[name] = classad2.ExprTree(text)
-            except (classad2.ClassAdException, ValueError) as exc:
-                raise SubmitFileError(f"+{name} = {text}: not a ClassAd expression") from exc
+            ad[name] = submit_attr_expr(name, str(s.expand(k)))
     if owner_dn and "JobMonOwnerDN" not in ad:
         ad["JobMonOwnerDN"] = owner_dn
     return ad
+
+
+def submit_attr_expr(name: str, text: str) -> classad2.ExprTree:
+    """The expression of a submit file's ``+name = text`` line, read as condor_submit reads it.
+
+    The submit language writes ``+Attr``/``MY.Attr`` values in the OLD ClassAd
+    syntax, where a backslash is an ordinary character (only ``\\"`` escapes a
+    quote): ``"Processed event (\\d+)"`` keeps its backslash, and so does a
+    Windows-style path.  The new-syntax parser (``classad2.ExprTree(text)``)
+    would treat ``\\d`` as an escape and drop the backslash.
+    """
+    if "\n" in text or "\r" in text:
+        raise SubmitFileError(f"+{name} = {text!r}: not a ClassAd expression")
+    try:
+        parsed = classad2.parseOne(f"{name} = {text}", parser=classad2.ParserType.Old)
+    except (classad2.ClassAdException, ValueError, SyntaxError) as exc:
+        raise SubmitFileError(f"+{name} = {text}: not a ClassAd expression") from exc
+    expr = parsed.lookup(name) if name in parsed else None
+    if expr is None or len(parsed) != 1:
+        raise SubmitFileError(f"+{name} = {text}: not a ClassAd expression")
+    return expr
 
 
 def _int(text: str | None, what: str) -> int:

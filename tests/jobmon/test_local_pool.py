@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import classad2
 import htcondor2
 import pytest
 
-from jobmon.errors import NotFound, UsageError
+from jobmon.errors import NotFound, SubmitFileError, UsageError
 from jobmon.jobstate import exit_of, state_of
 from jobmon.pools.base import JobAction, NodeAction
 from jobmon.pools.local import LocalPool
@@ -340,3 +341,42 @@ def test_drain_lets_running_jobs_finish_and_starts_none(pool: LocalPool, workdir
     assert ad_of(pool, f"{later.cluster}.0")["JobStatus"] == 1
     pool.node_action("node01.example.org", NodeAction.UNDRAIN)
     assert ended(pool, f"{later.cluster}.0")["ExitCode"] == 0
+
+
+def test_plus_attrs_use_old_classad_syntax_backslash_is_literal(tmp_path: Path, workdir: Path) -> None:
+    # condor_submit reads "+Attr = value" in the OLD ClassAd syntax: a backslash is an ordinary
+    # character, so "\d" stays "\d" (the new-syntax parser would drop the backslash).
+    text = textwrap.dedent("""\
+        executable = /bin/true
+        +JobMonProgressRegex = "Processed event (\\d+)"
+        +WinPath = "C:\\data\\in.txt"
+        +Quoted = "say \\"hi\\""
+        +Sum = 1 + 2
+        queue
+        """)
+    assert "(\\d+)" in text  # the submit file itself has one backslash before d
+    pool = LocalPool(tmp_path / "state", slots=1, hostname="node01.example.org")
+    try:
+        res = pool.submit(htcondor2.Submit(text), iwd=str(workdir))
+        ad = ended(pool, f"{res.cluster}.0")
+    finally:
+        pool.close()
+    assert ad["JobMonProgressRegex"] == "Processed event (\\d+)"
+    assert re.search(ad["JobMonProgressRegex"], "Processed event 42").group(1) == "42"
+    assert ad["WinPath"] == "C:\\data\\in.txt"
+    assert ad["Quoted"] == 'say "hi"'
+    assert ad.eval("Sum") == 3
+    # the same values after the job table is read back from SQLite by a new pool
+    again = LocalPool(tmp_path / "state", slots=1, hostname="node01.example.org")
+    try:
+        (back,) = again.history(f"ClusterId == {res.cluster}", ["JobMonProgressRegex", "WinPath"])
+    finally:
+        again.close()
+    assert back["JobMonProgressRegex"] == "Processed event (\\d+)"
+    assert back["WinPath"] == "C:\\data\\in.txt"
+
+
+def test_plus_attr_that_is_not_an_expression_is_a_submit_error(pool: LocalPool, workdir: Path) -> None:
+    with pytest.raises(SubmitFileError, match="Broken"):
+        pool.submit(sub("executable = /bin/true\n+Broken = \"unterminated\nqueue\n"), iwd=str(workdir))
+    assert pool.query() == []
