@@ -15,9 +15,15 @@ def run_nodes(ctx: Context) -> int:
     from rich.table import Table
 
     a = ctx.args
+    if a.action != "list" and not a.node:
+        raise UsageError(f"jobmon nodes {a.action} needs a NODE")
+    if a.action == "add":
+        # local: the steps that make NODE join this HTCondor pool, filled in from its configuration
+        from jobmon.pools.condor import node_join_instructions
+
+        ctx.print(node_join_instructions(a.node).rstrip("\n"))
+        return 0
     if a.action != "list":
-        if not a.node:
-            raise UsageError(f"jobmon nodes {a.action} needs a NODE")
         res = ctx.client().call("jobmon.nodeAction", a.node, a.action)
         ctx.print(str(res.get("message", "done")))
         return 0

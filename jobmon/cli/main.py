@@ -116,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", metavar="JOB")
     p.add_argument("--reason", default="via jobmon rm", help="recorded as RemoveReason")
 
-    p = cmd("nodes", "list execute nodes; drain, undrain, turn off or on (admins)")
-    p.add_argument("action", nargs="?", default="list", choices=("list", "drain", "undrain", "off", "on"))
+    p = cmd("nodes", "list execute nodes; drain, undrain, turn off or on (admins); how to add one")
+    p.add_argument("action", nargs="?", default="list",
+                   choices=("list", "drain", "undrain", "off", "on", "add"))
     p.add_argument("node", nargs="?", metavar="NODE")
     p.add_argument("--json", action="store_true")
 

@@ -140,3 +140,28 @@ def test_template_render_parses_with_htcondor(capsys: pytest.CaptureFixture[str]
                      "--set", "relay_url=https://r.example.org:8443/clarens"]) == 0
     parsed = htcondor2.Submit(capsys.readouterr().out)
     assert parsed["executable"].endswith(".pyz") and parsed["MY.JobMonRelay"] == '"https://r.example.org:8443/clarens"'
+
+
+def test_nodes_add_prints_join_steps_from_the_condor_config(capsys: pytest.CaptureFixture[str]) -> None:
+    # no relay is configured: "add" is local and needs none
+    saved = {k: htcondor2.param.get(k) for k in ("CONDOR_HOST", "TRUST_DOMAIN", "JOBMON_RELAY_URL")}
+    htcondor2.param["CONDOR_HOST"] = "cm.example.org:9618"
+    htcondor2.param["TRUST_DOMAIN"] = "example.org"
+    htcondor2.param["JOBMON_RELAY_URL"] = "https://relay.example.org:8443/clarens"
+    try:
+        assert cli.main(["nodes", "add", "node07.example.org"]) == 0
+    finally:
+        for k, v in saved.items():
+            htcondor2.param[k] = v if v is not None else ""
+    out = capsys.readouterr().out
+    assert "CONDOR_HOST = cm.example.org\n" in out
+    assert "condor_token_create -identity condor@example.org" in out
+    assert "/etc/condor/tokens.d/node07.example.org.token" in out
+    assert "JOBMON_RELAY_URL = https://relay.example.org:8443/clarens" in out
+
+
+def test_nodes_add_needs_a_host_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["nodes", "add"]) == 2
+    assert "needs a NODE" in one_line_error(capsys)
+    assert cli.main(["nodes", "add", "bad/name"]) == 2
+    assert "not a host name" in one_line_error(capsys)
