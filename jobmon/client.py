@@ -30,16 +30,36 @@ def make_ssl_context(
 ) -> ssl.SSLContext:
     """A verifying client context presenting ``cert`` (a proxy file holds its key too)."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    try:
-        if ca_file is not None or ca_dir is not None:
+    if ca_file is not None or ca_dir is not None:
+        try:
             ctx.load_verify_locations(
                 cafile=str(ca_file) if ca_file else None, capath=str(ca_dir) if ca_dir else None
             )
-        if cert is not None:
+        except (ssl.SSLError, OSError) as exc:
+            raise AuthError(f"cannot load the trusted CAs {ca_file or ca_dir}: {_why(exc)}") from exc
+    if cert is not None:
+        for path in (cert, key):
+            if path is not None:
+                try:
+                    with open(path, "rb"):
+                        pass
+                except OSError as exc:
+                    raise AuthError(f"cannot read {path}: {_why(exc)}") from exc
+        try:
             ctx.load_cert_chain(str(cert), str(key) if key else None)
-    except (ssl.SSLError, OSError) as exc:
-        raise AuthError(f"cannot load certificate {cert} / CA {ca_file or ca_dir}: {exc}") from exc
+        except (ssl.SSLError, OSError) as exc:
+            what = f"{cert} with key {key}" if key and key != cert else str(cert)
+            raise AuthError(f"cannot load the certificate {what}: {_why(exc)} "
+                            "(a PEM certificate and its unencrypted key are needed)") from exc
     return ctx
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason).replace("_", " ").lower() if exc.reason else "not a usable PEM file"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 class _Transport(xmlrpc.client.SafeTransport):

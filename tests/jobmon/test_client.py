@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -88,3 +89,25 @@ def test_http_url_refused() -> None:
 def test_missing_certificate_file(tmp_path: Path) -> None:
     with pytest.raises(AuthError):
         make_ssl_context(tmp_path / "none.pem", None, None, None)
+
+
+def test_bad_credential_files_are_named_in_one_clear_message(pki, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(AuthError, match=r"cannot load the certificate .*junk\.pem: not a usable PEM file"):
+        make_ssl_context(junk, None, None, None)
+    with pytest.raises(AuthError, match=r"cannot read .*: Is a directory"):
+        make_ssl_context(tmp_path, None, None, None)
+    with pytest.raises(AuthError, match=r"cannot load the trusted CAs .*junk\.pem"):
+        make_ssl_context(pki.alice.cert_path, pki.alice.key_path, junk, None)
+    # and the real ones load
+    assert isinstance(make_ssl_context(pki.alice.cert_path, pki.alice.key_path, pki.ca_file, None), ssl.SSLContext)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_key_is_named(pki, tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_bytes(pki.alice.key_path.read_bytes())
+    key.chmod(0)
+    with pytest.raises(AuthError, match=r"cannot read .*key\.pem: Permission denied"):
+        make_ssl_context(pki.alice.cert_path, key, None, None)
