@@ -80,6 +80,8 @@ def test_submit_status_exec_ls_ps_rm(run, relay, pki, tmp_path: Path) -> None:
     assert res.returncode == 0 and res.stdout == "hello from the input file\n"
     res = run("exec", job, "--", "sh", "-c", "echo oops >&2; exit 3")
     assert res.returncode == 3 and "oops" in res.stderr
+    res = run("exec", job, "--", "sh", "-c", "kill -TERM $$")
+    assert res.returncode == 128 + 15, res.stdout + res.stderr  # signalled: 128+N, as a shell reports it
     res = run("ls", job)
     assert res.returncode == 0 and "input.txt" in res.stdout and "job.sh" in res.stdout
     res = run("ps", job)
@@ -202,6 +204,23 @@ def test_whoami_and_seed_command_form(run, relay, pki, tmp_path: Path) -> None:
          "--ca-file", str(pki.ca_file)], capture_output=True, text=True, timeout=60, env=test_env())
     assert legacy.returncode == 0, legacy.stderr
     assert legacy.stdout == "hello from the input file\n"
+    # exactly the seed's form
+    seed = subprocess.run(
+        [*jobmon_command(), "--serverURL", relay.url, "--jobname", job, "--command", "ls -l",
+         "--certfile", str(pki.alice.cert_path), "--keyfile", str(pki.alice.key_path),
+         "--ca-file", str(pki.ca_file)], capture_output=True, text=True, timeout=60, env=test_env())
+    assert seed.returncode == 0, seed.stderr
+    assert "input.txt" in seed.stdout and seed.stdout.startswith("total ")
+    # and the seed daemon's job list
+    daemon = Path(jobmon_command()[0]).parent / "jobmon-daemon"
+    if daemon.exists():
+        listed = subprocess.run(
+            [str(daemon), "--joblist", "--serverURL", relay.url, "--certfile", str(pki.alice.cert_path),
+             "--keyfile", str(pki.alice.key_path), "--cafile", str(pki.ca_file)],
+            capture_output=True, text=True, timeout=60, env=test_env())
+        assert listed.returncode == 0, listed.stderr
+        assert any(line.split()[:1] == [job] and "connected" in line for line in listed.stdout.splitlines()), \
+            listed.stdout
     gate.touch()
     wait_ended(relay, pki, job)
 
