@@ -109,7 +109,8 @@ def status_lines(job: Mapping[str, Any]) -> list[str]:
     for key, label in (("owner", "owner"), ("owner_dn", "owner DN"), ("host", "host")):
         if job.get(key):
             lines.append(f"{label + ':':<11} {job[key]}")
-    lines.append(f"submitted:  {fmt_time(job.get('submitted'))}")
+    if job.get("submitted"):  # absent while the job's monitor answers for it (docs/PROTOCOL.md)
+        lines.append(f"submitted:  {fmt_time(job.get('submitted'))}")
     if job.get("started"):
         lines.append(f"started:    {fmt_time(job.get('started'))}   run time {_runtime(job)}")
     if job.get("ended"):

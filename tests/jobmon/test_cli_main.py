@@ -124,6 +124,10 @@ def test_job_table_and_status_lines_show_the_payload() -> None:
     lines = status_lines({**job, "state": "finished", "exit_code": 0})
     assert any(line.startswith("exit:") and line.endswith("0") for line in lines)
     assert any("2.5/s" in line and "ETA 6s" in line for line in lines)
+    # an unknown submit time (a connected job answered by its monitor) is left out, not shown as "-"
+    assert not any(line.startswith("submitted:") for line in lines)
+    assert any(line.startswith("submitted:  ") and "-" not in line.split(":", 1)[1].strip()[:2]
+               for line in status_lines({**job, "submitted": 1795303044.0}))
 
 
 def test_template_list_and_render_errors(capsys: pytest.CaptureFixture[str]) -> None:
