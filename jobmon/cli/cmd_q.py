@@ -57,28 +57,42 @@ def command_line(job: Mapping[str, Any]) -> str:
 def job_table(jobs: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
-    t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("ID", "OWNER", "STATE", "SUBMITTED", "RUN TIME", "HOST", "PROGRESS", "EXIT", "CMD"):
-        t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=50 if col == "CMD" else None)
+    rows = []
     for j in jobs:
         state = str(j.get("state", "?"))
         if state == "running" and j.get("connected") is False:
             state = "running*"
-        t.add_row(str(j.get("id")), str(j.get("owner", "-")), state, fmt_time(j.get("submitted")),
-                  _runtime(j), str(j.get("host", "-")), _progress(j), exit_text(j),
-                  command_line(j)[:60])
+        rows.append((str(j.get("id")), str(j.get("owner", "-")), state, fmt_time(j.get("submitted")),
+                     _runtime(j), str(j.get("host", "-")), _progress(j), exit_text(j),
+                     command_line(j)[:60]))
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    names = ("ID", "OWNER", "STATE", "SUBMITTED", "RUN TIME", "HOST", "PROGRESS", "EXIT", "CMD")
+    for i, col in enumerate(names):
+        # in a narrow terminal only HOST and CMD are shortened: an id or a state cut to "1…" is useless
+        keep = col not in ("HOST", "CMD")
+        width = max([len(col)] + [len(r[i]) for r in rows]) if keep else None
+        t.add_column(col, no_wrap=True, overflow="ellipsis", min_width=width,
+                     max_width=50 if col == "CMD" else None)
+    for r in rows:
+        t.add_row(*r)
     return t
 
 
-def run_q(ctx: Context) -> int:
+def table_console(out: Any) -> Any:
+    """A rich console for tables: the terminal's width, or wide enough when output is piped."""
     from rich.console import Console
 
+    tty = hasattr(out, "isatty") and out.isatty()
+    return Console(file=out) if tty else Console(file=out, width=200)
+
+
+def run_q(ctx: Context) -> int:
     flt = _filter(ctx)
     jobs = ctx.client().joblist(flt)
     if ctx.args.json:
         ctx.json(jobs)
         return 0
-    console = Console(file=ctx.out)
+    console = table_console(ctx.out)
     if not ctx.args.watch:
         if jobs:
             console.print(job_table(jobs))
