@@ -78,12 +78,20 @@ def job_table(jobs: list[dict[str, Any]]) -> Any:
     return t
 
 
+MIN_TABLE_WIDTH = 100
+
+
 def table_console(out: Any) -> Any:
     """A rich console for tables: the terminal's width, or wide enough when output is piped."""
     from rich.console import Console
 
     tty = hasattr(out, "isatty") and out.isatty()
-    return Console(file=out) if tty else Console(file=out, width=200)
+    if not tty:
+        return Console(file=out, width=200)
+    console = Console(file=out)
+    if console.width < MIN_TABLE_WIDTH:  # rich would drop whole columns; let the terminal wrap instead
+        console = Console(file=out, width=MIN_TABLE_WIDTH)
+    return console
 
 
 def run_q(ctx: Context) -> int:

@@ -171,17 +171,17 @@ def test_nodes_add_needs_a_host_name(capsys: pytest.CaptureFixture[str]) -> None
     assert "not a host name" in one_line_error(capsys)
 
 
-def test_job_table_keeps_ids_and_states_whole_in_a_narrow_terminal() -> None:
+def test_job_table_keeps_ids_and_states_whole_at_the_narrowest_width() -> None:
     import io
 
     from rich.console import Console
 
-    from jobmon.cli.cmd_q import job_table, table_console
+    from jobmon.cli.cmd_q import MIN_TABLE_WIDTH, job_table, table_console
 
     jobs = [{"id": f"12345.{p}", "owner": "alice", "state": "finished", "host": "node01.example.org",
              "exit_code": 0, "cmd": "/bin/echo", "args": "a long list of arguments " * 3} for p in range(2)]
     buf = io.StringIO()
-    Console(file=buf, width=60).print(job_table(jobs))
+    Console(file=buf, width=MIN_TABLE_WIDTH).print(job_table(jobs))
     text = buf.getvalue()
     assert "12345.0" in text and "12345.1" in text and "finished" in text
     piped = io.StringIO()
