@@ -126,7 +126,8 @@ def _summary(ctx: Context, jobs: list[dict[str, Any]]) -> None:
 
 
 def status_lines(job: Mapping[str, Any]) -> list[str]:
-    lines = [f"state:      {job.get('state')}" + ("" if job.get("connected", True)
+    live = job.get("state") == "running"  # only a running job's monitor can be missing
+    lines = [f"state:      {job.get('state')}" + ("" if job.get("connected", True) or not live
                                                  else " (monitor not connected)")]
     for key, label in (("owner", "owner"), ("owner_dn", "owner DN"), ("host", "host")):
         if job.get(key):
@@ -181,7 +182,6 @@ def run_status(ctx: Context) -> int:
             continue
         results.append(st)
         if not ctx.args.json:
-            ctx.print(jid)
             for line in status_lines(st):
                 ctx.print(f"{jid}:  {line}")
     if ctx.args.json:

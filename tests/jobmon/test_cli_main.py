@@ -124,6 +124,8 @@ def test_job_table_and_status_lines_show_the_payload() -> None:
     lines = status_lines({**job, "state": "finished", "exit_code": 0})
     assert any(line.startswith("exit:") and line.endswith("0") for line in lines)
     assert any("2.5/s" in line and "ETA 6s" in line for line in lines)
+    assert lines[0] == "state:      finished"  # a finished job's monitor is gone, not "missing"
+    assert status_lines(job)[0] == "state:      running (monitor not connected)"
     # an unknown submit time (a connected job answered by its monitor) is left out, not shown as "-"
     assert not any(line.startswith("submitted:") for line in lines)
     assert any(line.startswith("submitted:  ") and "-" not in line.split(":", 1)[1].strip()[:2]
