@@ -170,7 +170,10 @@ def run_demo(out: TextIO | None = None, keep: bool = False) -> int:
     out = out or sys.stdout
     d = _Demo(out)
     tmp = Path(tempfile.mkdtemp(prefix="jobmon-demo-"))
-    state, work = tmp / "state", tmp / "analysis"
+    # the job's directory lies in the relay's own submit area (state/submit/...), which a relay
+    # accepts as a job directory whatever its submit_roots (by default: your home directory)
+    state = tmp / "state"
+    work = state / "submit" / "analysis"
     work.mkdir(parents=True)
     relay: RelayProcess | None = None
     started = time.monotonic()
