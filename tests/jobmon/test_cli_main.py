@@ -189,3 +189,20 @@ def test_job_table_keeps_ids_and_states_whole_at_the_narrowest_width() -> None:
     piped = io.StringIO()
     table_console(piped).print(job_table(jobs))
     assert "node01.example.org" in piped.getvalue()  # piped output is not cut to 80 columns
+
+
+@pytest.mark.parametrize("name, why", [("missing.sub", "No such file"), (".", "Is a directory")])
+def test_unreadable_submit_file_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                    name: str, why: str) -> None:
+    path = tmp_path / name
+    assert cli.main(["--relay", "https://127.0.0.1:1/clarens", "submit", str(path)]) == 2
+    line = one_line_error(capsys)
+    assert "cannot read submit file" in line and why in line
+
+
+def test_bad_certificate_file_is_one_line_exit_3(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    junk = tmp_path / "cert.pem"
+    junk.write_text("junk\n")
+    assert cli.main(["--relay", "https://127.0.0.1:1/clarens", "--cert", str(junk), "--key", str(junk),
+                     "whoami"]) == 3
+    assert "cert.pem" in one_line_error(capsys)
