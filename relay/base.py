@@ -199,14 +199,18 @@ class CoreBase:
             ads += await self.pool_call("history", self.pool.history, constraint, PROJECTION, match)
         return ads
 
-    async def find_job(self, job: str) -> tuple[Any | None, Daemon | None]:
-        """(pool ad or None, daemon or None); fault 500 if neither knows the job."""
+    async def find_job(self, job: str, with_ad: bool = True) -> tuple[Any | None, Daemon | None]:
+        """(pool ad or None, daemon or None); fault 500 if neither knows the job.
+
+        The pool is asked even while the job's daemon is connected, so the struct
+        has the ad's fields (``submitted``, ``cmd``, ``iwd``...); ``with_ad=False``
+        skips that for live commands to a connected daemon (the hot path).
+        """
         daemon = self.registry.by_job.get(job)
         ad = None
         jid = _parse_job(job)
-        if jid is not None and jid.proc is not None and self.pool is not None and (
-            daemon is None or daemon.final is not None
-        ):
+        live = daemon is not None and daemon.final is None
+        if jid is not None and jid.proc is not None and self.pool is not None and (with_ad or not live):
             ads = await self.pool_ads(jid.constraint(), history=False)
             if not ads:
                 ads = await self.pool_call("history", self.pool.history, jid.constraint(), PROJECTION, 1)
@@ -215,9 +219,25 @@ class CoreBase:
             raise RelayFault(Fault.UNKNOWN_JOB, f"no job {job} at this relay or in its pool")
         return ad, daemon
 
+    async def _history_of(self, jobs: list[str]) -> dict[str, Any]:
+        """The pool's history ads of ``jobs`` (ended jobs whose daemon reported), by id;
+        the pool's word wins for removed and held jobs, as in :meth:`status`."""
+        found: dict[str, Any] = {}
+        if self.pool is None or not jobs:
+            return found
+        ids = [j for j in jobs if j.count(".") == 1 and all(p.isdigit() for p in j.split("."))]
+        for i in range(0, len(ids), 200):
+            chunk = ids[i:i + 200]
+            expr = " || ".join(f"(ClusterId == {c} && ProcId == {p})" for c, p in (j.split(".") for j in chunk))
+            for ad in await self.pool_call("history", self.pool.history, expr, PROJECTION, len(chunk)):
+                jid = ad_id(ad)
+                if jid is not None and jid not in found:
+                    found[jid] = ad
+        return found
+
     async def authorize_job(self, caller: Identity, method: str, job: str,
-                            argv: list[str] | None = None) -> tuple[Any | None, Daemon | None]:
-        ad, daemon = await self.find_job(job)
+                            argv: list[str] | None = None, with_ad: bool = True) -> tuple[Any | None, Daemon | None]:
+        ad, daemon = await self.find_job(job, with_ad)
         if not self.may_act(caller, owner_dn(ad, daemon)):
             raise self.deny(caller, method, RelayFault(Fault.NOT_OWNER, f"you may not act on job {job}"), job, argv)
         return ad, daemon

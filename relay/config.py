@@ -17,6 +17,10 @@ Every key, with its default (``relay.toml``)::
                                    #   named group they share is equal. Default: equal DNs
     accept_limited_proxies = false # limited proxies authenticate (else fault 303)
     allow_shell = false            # exec with shell=true allowed (else fault 605)
+    submit_roots = []              # directories a jobmon.submit options.iwd must lie under (after
+                                   #   resolving symlinks); [] = the relay user's home.
+                                   #   <state_dir>/submit/ (the uploads area) is always allowed,
+                                   #   the rest of <state_dir> always refused (fault 201)
     max_body_bytes = 1048576       # request body cap (fault 101)
     client_timeout = 30.0          # seconds to read a request from a slow client
     poll_wait = 50.0               # longest a daemon's long-poll is held open
@@ -80,6 +84,7 @@ class RelayConfig:
     ownership: tuple[OwnershipRule, ...] = ()
     accept_limited_proxies: bool = False
     allow_shell: bool = False
+    submit_roots: tuple[str, ...] = ()
     max_body_bytes: int = 1048576
     client_timeout: float = 30.0
     poll_wait: float = 50.0
@@ -117,6 +122,12 @@ class RelayConfig:
         return Path(os.path.expanduser(self.state_dir))
 
     @property
+    def submit_root_paths(self) -> tuple[Path, ...]:
+        """Where ``options.iwd`` may point (resolved); the default is home + the uploads area."""
+        roots = self.submit_roots or (os.path.expanduser("~"), str(self.state_path / "submit"))
+        return tuple(Path(os.path.realpath(os.path.expanduser(r))) for r in roots)
+
+    @property
     def cert_path(self) -> Path:
         return Path(self.host_cert) if self.host_cert else self.state_path / "hostcert.pem"
 
@@ -144,11 +155,12 @@ _FIELDS = {f.name: f for f in dataclasses.fields(RelayConfig)}
 
 def _coerce(name: str, value: Any) -> Any:
     default = _FIELDS[name].default
-    if name == "admins":
+    if name in ("admins", "submit_roots"):
+        what = "DNs" if name == "admins" else "directories"
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"relay config: admins must be a list of DNs, got {value!r}")
+            raise ConfigError(f"relay config: {name} must be a list of {what}, got {value!r}")
         return tuple(value)
     if name == "ownership":
         rules = []

@@ -10,6 +10,7 @@ its end). Daemon operations live in :mod:`relay.daemon_ops`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import time
@@ -20,6 +21,7 @@ from typing import Any
 from jobmon.errors import JobmonError
 from jobmon.jobstate import State
 from jobmon.pools.base import JobAction, NodeAction
+from relay import returned
 from relay.base import _parse_job
 from relay.daemon_ops import DaemonCore
 from relay.faults import Fault, RelayFault
@@ -76,13 +78,13 @@ class RelayCore(DaemonCore):
             if everyone or (owner is not None and self.ownership.owns(caller.dn, owner)):
                 out.append(self.struct(ad, daemon))
         if constraint is None:
-            for jid, daemon in list(self.registry.by_job.items()):
-                if jid in seen:
-                    continue
-                if cluster is not None and not jid.startswith(f"{cluster}."):
-                    continue
-                if everyone or self.ownership.owns(caller.dn, daemon.dn):
-                    out.append(self.struct(None, daemon))
+            rest = [(jid, d) for jid, d in list(self.registry.by_job.items()) if jid not in seen
+                    and (cluster is None or jid.startswith(f"{cluster}."))
+                    and (everyone or self.ownership.owns(caller.dn, d.dn))]
+            past = {} if cluster is not None else await self._history_of(
+                [jid for jid, d in rest if d.final is not None or not self.registry.connected(jid)])
+            for jid, daemon in rest:
+                out.append(self.struct(past.get(jid), daemon))
         state = filt.get("state")
         if isinstance(state, str) and state:
             out = [j for j in out if j.get("state") == state]
@@ -93,10 +95,22 @@ class RelayCore(DaemonCore):
         ad, daemon = await self.authorize_job(caller, "jobmon.status", str(job))
         return self.struct(ad, daemon)
 
+    async def returned_files(self, caller: Identity, job: str) -> list[dict[str, Any]] | None:
+        """``[{name, size, mtime}]`` of the output files an ended job returned to its iwd
+        (its output, error, log and transfer_output_files; nothing else); None while it runs."""
+        ad, daemon = await self.authorize_job(caller, "jobmon.returnedFiles", str(job))
+        struct = self.struct(ad, daemon)
+        if not State(struct["state"]).ended:
+            return None
+        iwd = ad.get("Iwd") if ad is not None else None
+        if ad is None or not isinstance(iwd, str) or not iwd:
+            return []
+        return await asyncio.to_thread(returned.existing, iwd, returned.output_names(ad))
+
     async def _live(self, caller: Identity, method: str, job: str, argv: list[str] | None = None) -> str:
         """Authorize a live operation on one job whose daemon must be connected."""
         job = str(job)
-        ad, daemon = await self.authorize_job(caller, method, job, argv)
+        ad, daemon = await self.authorize_job(caller, method, job, argv, with_ad=False)
         if daemon is not None and daemon.final is None and self.registry.connected(job):
             return job
         if daemon is not None and daemon.final is not None:

@@ -14,7 +14,7 @@ PROJECTION = (
     "JobStatus", "RemoteHost", "LastRemoteHost", "ExitCode", "ExitBySignal", "ExitSignal",
     "HoldReason", "QDate", "JobStartDate", "JobCurrentStartDate", "CompletionDate",
     "EnteredCurrentStatus", "Cmd", "Args", "Arguments", "Iwd", "JobMonRelay", "JobMonEnabled",
-    "JobMonCredentialId",
+    "JobMonCredentialId", "NotifyUser", "Out", "Err", "UserLog", "TransferOutput",
 )
 
 
@@ -76,6 +76,8 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
         out["args"] = ad.get("Arguments") or ad.get("Args")
         out["iwd"] = ad.get("Iwd")
         out["relay"] = ad.get("JobMonRelay")
+        notify = ad.get("NotifyUser")
+        out["notify_user"] = notify if isinstance(notify, str) and notify else None
     if daemon is not None:
         out["id"] = out.get("id") or daemon.job
         if "cluster" not in out and "." in daemon.job:
@@ -104,8 +106,8 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
             out["ended"] = out.get("ended") or _num(final.get("end_time"))
             if isinstance(final.get("progress"), dict):
                 out["progress"] = final["progress"]
-        elif "state" not in out:
-            out["state"] = State.RUNNING.value
+        elif "state" not in out or (connected and out["state"] == State.WAITING.value):
+            out["state"] = State.RUNNING.value  # the daemon runs, whatever the pool saw last
     out["owner_dn"] = owner_dn(ad, daemon)
     out["connected"] = connected
     return {k: v for k, v in out.items() if v is not None}

@@ -22,6 +22,7 @@ from relay.app import build_app
 from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import RelayFault
+from relay.slowclients import HeaderDeadlineRunner
 from relay.tls import server_context
 
 log = logging.getLogger("relay.server")
@@ -64,7 +65,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     ssl_ctx = make_ssl(config)
     core = RelayCore(config, pool)
     app = build_app(core, config)
-    runner = web.AppRunner(app, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
+    runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
                            handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_ctx, backlog=4096)

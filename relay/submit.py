@@ -3,7 +3,10 @@
 The description is parsed with ``htcondor2.Submit`` (so errors name the line
 HTCondor objects to). ``options.files`` (name → base64, from the web form) are
 written to a fresh directory under ``<state_dir>/submit/`` that becomes the
-job's ``iwd``; otherwise ``options.iwd`` names a directory on the relay host.
+job's ``iwd``; otherwise ``options.iwd`` names a directory on the relay host,
+which must lie in the uploads area (``<state_dir>/submit/``) or under one of
+the configured ``submit_roots`` (default: the relay user's home) and outside
+the rest of the relay's state directory (its keys and databases): anything else is fault 201.
 If ``core.submit_preparer`` is set (``callable(submit, caller_dn, iwd)``),
 it may rewrite the ``Submit`` before it is queued (wrapping the executable).
 """
@@ -11,6 +14,7 @@ it may rewrite the ``Submit`` before it is queued (wrapping the executable).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relay.faults import Fault, RelayFault
@@ -42,10 +46,35 @@ async def submit(core: RelayCore, caller: Identity, description: str, options: d
         iwd = str(target)
     if not isinstance(iwd, str) or not iwd:
         raise RelayFault(Fault.BAD_PARAMS, "give options.iwd (a directory on the relay host) or options.files")
-    if not os.path.isdir(iwd):
-        raise RelayFault(Fault.SUBMIT_ERROR, f"iwd {iwd} is not a directory on the relay host")
+    if not files:
+        iwd = check_iwd(core, iwd)
     preparer = getattr(core, "submit_preparer", None)
     if preparer is not None:
         sub = preparer(sub, caller.dn, iwd)
     result = await core.pool_call("submit", core.pool.submit, sub, iwd=iwd, owner_dn=caller.dn)
     return {"cluster": result.cluster, "procs": list(result.procs)}
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_iwd(core: RelayCore, iwd: str) -> str:
+    """The resolved ``iwd`` if a caller may submit from it; fault 201 otherwise."""
+    if not os.path.isabs(iwd):
+        raise RelayFault(Fault.BAD_PARAMS, f"options.iwd must be an absolute path, got {iwd!r}")
+    real = Path(os.path.realpath(iwd))
+    roots = core.config.submit_root_paths
+    state = Path(os.path.realpath(core.config.state_path))
+    uploads = state / "submit"
+    in_uploads = real != uploads and _under(real, uploads)  # the uploads area is always allowed
+    allowed = in_uploads or (any(_under(real, r) for r in roots) and not _under(real, state))
+    if not allowed:
+        where = ", ".join(str(r) for r in roots)
+        raise RelayFault(Fault.BAD_PARAMS, f"options.iwd {iwd} is not allowed: a job's directory must lie under "
+                         f"one of {where} (the relay's submit_roots) and outside its state directory")
+    if not real.is_dir():
+        raise RelayFault(Fault.BAD_PARAMS, f"options.iwd {iwd} is not a directory on the relay host")
+    if not os.access(real, os.R_OK | os.W_OK | os.X_OK):
+        raise RelayFault(Fault.BAD_PARAMS, f"options.iwd {iwd} is not readable and writable by the relay")
+    return str(real)

@@ -125,6 +125,12 @@ async def status(core: Any, ident: Any, job: str) -> dict[str, Any]:
     return dict(await _call(core, ("status",), ident, job))
 
 
+async def returned_files(core: Any, ident: Any, job: str) -> list[dict[str, Any]] | None:
+    """``[{name, size, mtime}]``: only the job's output/error/log/transfer_output_files (None while it runs)."""
+    files = await _call(core, ("returned_files",), ident, job)
+    return None if files is None else [dict(f) for f in files]
+
+
 async def exec_(core: Any, ident: Any, job: str, argv: list[str], options: dict[str, Any]) -> dict[str, Any]:
     return dict(await _call(core, ("exec", "exec_"), ident, job, argv, options))
 

@@ -21,7 +21,7 @@ def test_submit_run_and_end_through_the_relay(pki: Any, tmp_path: Path) -> None:
     config = load_config(None, {
         "listen": "127.0.0.1:0", "state_dir": str(tmp_path / "state"), "host_cert": str(pki.host.cert_path),
         "host_key": str(pki.host.key_path), "ca_file": str(pki.ca_file), "pool_check_interval": 0.2,
-        "poll_wait": 5.0})
+        "poll_wait": 5.0, "submit_roots": [str(tmp_path)]})
     loop = asyncio.new_event_loop()
     ready: asyncio.Future[Any] = loop.create_future()
     stop = asyncio.Event()

@@ -38,7 +38,8 @@ def test_pool_tells_the_end_of_silent_and_submitted_jobs(tmp_path: Path, fake_po
     alice = Identity("/DC=org/DC=example/CN=Alice", "certificate")
 
     async def main() -> None:
-        core = RelayCore(load_config(None, {"state_dir": str(tmp_path / "s")}), fake_pool)
+        core = RelayCore(load_config(None, {"state_dir": str(tmp_path / "s"), "submit_roots": [str(tmp_path)]}),
+                          fake_pool)
         ended: list[dict[str, Any]] = []
         core.on_job_end(ended.append)
         fake_pool.add(40, 0, owner_dn=alice.dn)
