@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", metavar="JOB")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds before the command is killed")
     p.add_argument("--shell", action="store_true", help="run CMD through /bin/sh -c (if the site allows)")
-    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    p.add_argument("argv", nargs="*", metavar="-- CMD [ARGS...]",
+                   help="the command; everything after -- is passed on untouched")
 
     p = cmd("tail", "print (and follow) a file of a job; default the payload's stdout")
     p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends or Ctrl-C")
@@ -172,7 +173,17 @@ def _dispatch(argv: list[str]) -> int:
     from jobmon.settings import load_settings
 
     parser = build_parser()
+    # Everything after the first "--" is the remote command, never our options:
+    # `jobmon exec JOB --shell -- CMD` and `jobmon exec JOB -- CMD --shell` both mean what they say.
+    command: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    if command is not None:
+        if args.command != "exec":
+            parser.error("'--' is only used by 'jobmon exec JOB -- CMD [ARGS...]'")
+        args.argv = list(args.argv) + command
     if not args.command:
         parser.print_help()
         return 2

@@ -82,6 +82,15 @@ def test_submit_status_exec_ls_ps_rm(run, relay, pki, tmp_path: Path) -> None:
     assert res.returncode == 3 and "oops" in res.stderr
     res = run("exec", job, "--", "sh", "-c", "kill -TERM $$")
     assert res.returncode == 128 + 15, res.stdout + res.stderr  # signalled: 128+N, as a shell reports it
+    # the documented order: options after JOB, the command after --
+    res = run("exec", job, "--timeout", "20", "--", "echo", "hi")
+    assert res.returncode == 0 and res.stdout == "hi\n", res.stdout + res.stderr
+    res = run("exec", job, "--shell", "--", "echo hi | tr a-z A-Z")  # --shell reached the relay,
+    assert res.returncode == 4 and "shell" in res.stderr  # which refuses it by default (allow_shell)
+    res = run("exec", job, "--", "echo", "--shell", "--timeout")  # after --: the command's own words
+    assert res.returncode == 0 and res.stdout == "--shell --timeout\n", res.stdout + res.stderr
+    res = run("exec", job, "--timeout", "abc", "--", "ls")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "--timeout" in res.stderr
     res = run("ls", job)
     assert res.returncode == 0 and "input.txt" in res.stdout and "job.sh" in res.stdout
     res = run("ps", job)
