@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobmon.errors import AuthError, RelayError
+from jobmon.errors import AuthError, RelayError, UsageError
 from jobmon.faults import error_for_fault
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Client:
 
     def __post_init__(self) -> None:
         if not self.url.startswith("https://"):
-            raise RelayError(f"relay URL {self.url!r} must start with https://")
+            raise UsageError(f"relay URL {self.url!r} must start with https://")
         self._proxy = xmlrpc.client.ServerProxy(
             self.url, transport=_Transport(self.context, self.timeout), allow_none=False
         )

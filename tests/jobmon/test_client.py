@@ -15,7 +15,7 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 import pytest
 
 from jobmon.client import Client, binary, make_ssl_context
-from jobmon.errors import AccessDenied, AuthError, NotFound, RelayError, RemoteFault
+from jobmon.errors import AccessDenied, AuthError, NotFound, RelayError, RemoteFault, UsageError
 
 
 class _Handler(SimpleXMLRPCRequestHandler):
@@ -81,9 +81,10 @@ def test_untrusted_relay_certificate(pki, server: str) -> None:
         make(pki, server, ca=pki.foreign_ca_file).whoami()
 
 
-def test_http_url_refused() -> None:
-    with pytest.raises(RelayError, match="https"):
+def test_http_url_refused_as_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="https") as e:
         Client("http://x/clarens", ssl.create_default_context())
+    assert e.value.exit_code == 2
 
 
 def test_missing_certificate_file(tmp_path: Path) -> None:
