@@ -105,10 +105,32 @@ def test_bad_credential_files_are_named_in_one_clear_message(pki, tmp_path: Path
     assert isinstance(make_ssl_context(pki.alice.cert_path, pki.alice.key_path, pki.ca_file, None), ssl.SSLContext)
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_key_is_named(pki, tmp_path: Path) -> None:
-    key = tmp_path / "key.pem"
+def test_unreadable_key_is_named(pki) -> None:
+    """Root reads any file, so as root the check runs without the capabilities that allow it."""
+    import subprocess
+    import sys
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="jm-key-"))
+    d.chmod(0o755)
+    cert, key = d / "cert.pem", d / "key.pem"
+    cert.write_bytes(pki.alice.cert_path.read_bytes())
+    cert.chmod(0o644)
     key.write_bytes(pki.alice.key_path.read_bytes())
     key.chmod(0)
-    with pytest.raises(AuthError, match=r"cannot read .*key\.pem: Permission denied"):
-        make_ssl_context(pki.alice.cert_path, key, None, None)
+    code = (
+        "import sys\n"
+        "from jobmon.client import make_ssl_context\n"
+        "from jobmon.errors import AuthError\n"
+        "try:\n"
+        f"    make_ssl_context({str(cert)!r}, {str(key)!r}, None, None)\n"
+        "except AuthError as e:\n"
+        "    print(e)\n"
+    )
+    prefix = []
+    if os.geteuid() == 0:
+        caps = "-dac_override,-dac_read_search"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    res = subprocess.run(prefix + [sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=d)
+    assert "Permission denied" in res.stdout and "key.pem" in res.stdout, res.stdout + res.stderr
