@@ -18,6 +18,7 @@ import xmlrpc.client
 from typing import Any, List, Optional
 
 from jobmon_wrapper import config as config_mod
+from jobmon_wrapper import log
 from jobmon_wrapper.transport import RelayClient, basic_auth, make_context, read_credential
 
 
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keyfile", help="key for --certfile (default: the same file)")
     p.add_argument("--cafile", help="CA file that signed the relay's certificate")
     p.add_argument("--credential", help="per-job credential file")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="diagnostics on stderr instead of .jobmon/daemon.log")
     p.add_argument("--joblist", action="store_true",
                    help="print the jobs registered at the relay and exit")
     return p
@@ -48,6 +51,8 @@ def _config(ns: argparse.Namespace) -> config_mod.Config:
         cfg.ca_file = ns.cafile
     if ns.credential:
         cfg.credential = ns.credential
+    if ns.verbose:
+        cfg.verbose = True
     cfg.argv = ["jobmon-daemon", "--jobname", ns.jobname or ""]
     return cfg
 
@@ -93,6 +98,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    log.configure(cfg.sandbox, cfg.verbose, cfg.log_file)
     progress = Progress(cfg.progress_regex, cfg.progress_file)
     daemon = Daemon(cfg, payload_pid=os.getpid(), start_time=started, progress=progress,
                     job=ns.jobname)
@@ -106,7 +112,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         daemon.finish(final, time.time() + 1.5)
     except Exception as exc:  # noqa: BLE001 - shutting down anyway
-        sys.stderr.write("jobmon: finish failed: %s\n" % (exc,))
+        log.say("finish failed: %s" % (exc,))
+    log.cleanup()
     sys.exit(0)
 
 

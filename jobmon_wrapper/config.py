@@ -9,7 +9,7 @@ import os
 from typing import Dict, List, Mapping, Optional, Tuple
 
 USAGE = (
-    "usage: jobmon-wrapper [--relay URL] [--job-id C.P] [--credential FILE]\n"
+    "usage: jobmon-wrapper [-v] [--relay URL] [--job-id C.P] [--credential FILE]\n"
     "                      [--progress-regex RE] [--progress-file FILE] [--ca-file FILE]\n"
     "                      [--] EXECUTABLE [ARGS...]\n"
 )
@@ -24,6 +24,8 @@ _OPTIONS: Dict[str, Tuple[str, Optional[str]]] = {
     "ca_file": ("JOBMON_CA_FILE", None),
     "state_dir": ("JOBMON_STATE_DIR", None),
     "allow_shell": ("JOBMON_ALLOW_SHELL", None),
+    "verbose": ("JOBMON_DEBUG", None),
+    "log_file": ("JOBMON_LOG_FILE", None),
 }
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -48,6 +50,8 @@ class Config(object):
         self.key_file: Optional[str] = None
         self.state_dir: Optional[str] = None
         self.allow_shell = True
+        self.verbose = False              # daemon diagnostics on stderr instead of the log
+        self.log_file: Optional[str] = None
         self.sandbox = "."
         self.user: Optional[str] = None
         self.argv: List[str] = []
@@ -122,6 +126,10 @@ def split_argv(argv: List[str]) -> Tuple[Dict[str, str], List[str]]:
         arg = argv[i]
         if arg == "--":
             return opts, argv[i + 1:]
+        if arg in ("-v", "--verbose"):
+            opts["verbose"] = "1"
+            i += 1
+            continue
         if not arg.startswith("--"):
             return opts, argv[i:]
         name, eq, value = arg[2:].partition("=")
@@ -194,6 +202,9 @@ def load(argv: List[str], environ: Optional[Mapping[str, str]] = None,
     cfg.state_dir = values["state_dir"]
     if values["allow_shell"] is not None:
         cfg.allow_shell = _truthy(values["allow_shell"])
+    if values["verbose"] is not None:
+        cfg.verbose = _truthy(values["verbose"])
+    cfg.log_file = values["log_file"]
     owner = ad.get("owner")
     cfg.user = owner if isinstance(owner, str) else None
     interval = env.get("JOBMON_CHIRP_INTERVAL")

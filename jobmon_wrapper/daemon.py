@@ -1,9 +1,22 @@
 """The daemon beside the payload: register, long-poll, serve requests, heartbeat, finish.
 
 All of it runs in daemon threads. Every exception is caught at the boundary of
-its loop and reported once on stderr (``jobmon: ...``); nothing here can stop
-or delay the payload, and the wrapper never waits for it longer than
-``wrapper.FINISH_WAIT`` after the payload has ended.
+its loop and reported once in the daemon log (log.py: ``.jobmon/daemon.log``,
+never the payload's stderr); nothing here can stop or delay the payload, and
+the wrapper never waits for it longer than ``wrapper.FINISH_WAIT`` after the
+payload has ended.
+
+Relay trouble: connection errors and fault 998 (the relay is shutting down)
+are treated alike: retry after capped exponential backoff with jitter; fault
+900 (session unknown: the relay restarted) means register again. A result
+whose post fails on the kept-alive connection is retried once on a fresh one.
+
+Results ride on the next ``jobmon.poll(session, max_wait, results)``
+(docs/PROTOCOL.md) when they are ready before that poll starts: after handing
+out a batch of requests the poll loop waits up to ``PIGGYBACK_WAIT`` for them
+to finish. A result that completes while a poll is open is posted at once
+with ``jobmon.result``. A relay that refuses the three-argument poll (any
+fault but 900/998) makes the daemon fall back to ``jobmon.result`` for good.
 """
 
 import os
@@ -11,11 +24,12 @@ import random
 import threading
 import time
 import xmlrpc.client
-from typing import Any, Dict, Optional
+from http import client as http_client
+from typing import Any, Dict, List, Optional, Tuple
 
 from jobmon_wrapper import log, protocol
 from jobmon_wrapper.config import Config
-from jobmon_wrapper.faults import NOT_REGISTERED
+from jobmon_wrapper.faults import NOT_REGISTERED, SHUTTING_DOWN
 from jobmon_wrapper.progress import Progress
 from jobmon_wrapper.transport import ContextSource, RelayClient, basic_auth, read_credential
 
@@ -25,6 +39,8 @@ DEFAULT_POLL_WAIT = 30.0
 DEFAULT_HEARTBEAT = 60.0
 CALL_TIMEOUT = 30.0
 MIN_EMPTY_POLL = 0.5
+PIGGYBACK_WAIT = 0.25
+RETRYABLE_FAULTS = (SHUTTING_DOWN,)
 
 
 class Backoff(object):
@@ -90,6 +106,14 @@ class Daemon(object):
         self.registered = threading.Event()
         self.stopping = threading.Event()
         self.requests_served = 0
+        self.piggyback = True             # results ride on the next poll
+        self.results_piggybacked = 0
+        self.results_posted = 0
+        self._results_lock = threading.Condition()
+        self._pending: List[Dict[str, Any]] = []   # {id, result} for the next poll
+        self._pending_session: Optional[str] = None
+        self._poll_open = False
+        self._inflight = 0
         self._registering = False
         self._tried = False
 
@@ -115,12 +139,23 @@ class Daemon(object):
         remaining = deadline - time.time()
         if session is None or remaining <= 0.05:
             return False
-        client = self._base.clone(timeout=remaining)
-        try:
-            client.call("jobmon.finish", session, final)
-            return True
-        finally:
-            client.close()
+        for attempt in (0, 1):
+            client = self._base.clone(timeout=max(0.05, deadline - time.time()))
+            try:
+                client.call("jobmon.finish", session, final)
+                return True
+            except xmlrpc.client.Fault as fault:
+                if fault.faultCode not in RETRYABLE_FAULTS or attempt:
+                    raise
+            except (OSError, xmlrpc.client.ProtocolError, http_client.HTTPException):
+                if attempt:
+                    raise
+            finally:
+                client.close()
+            if deadline - time.time() <= 0.3:
+                return False
+            time.sleep(0.1)
+        return False
 
     # -- loops -------------------------------------------------------------
     def _register(self) -> None:
@@ -147,6 +182,9 @@ class Daemon(object):
             if self.session == session:
                 self.session = None
                 self.registered.clear()
+        with self._results_lock:
+            if self._pending_session == session:
+                self._pending = []  # the relay forgot those requests with the session
 
     def _poll_loop(self) -> None:
         backoff = Backoff()
@@ -158,14 +196,16 @@ class Daemon(object):
                     backoff.reset()
                     continue
                 asked = time.monotonic()
-                requests = self._poller.call("jobmon.poll", session, float(self.poll_wait))
+                requests = self._poll(session)
                 backoff.reset()
                 if not isinstance(requests, list):
                     raise ValueError("relay sent a bad poll reply")
-                for req in requests:
-                    if isinstance(req, dict):
-                        self._dispatch(req)
-                if not requests and time.monotonic() - asked < MIN_EMPTY_POLL:
+                batch = [req for req in requests if isinstance(req, dict)]
+                for req in batch:
+                    self._dispatch(req)
+                if batch:
+                    self._await_results(time.monotonic() + PIGGYBACK_WAIT)
+                elif time.monotonic() - asked < MIN_EMPTY_POLL:
                     self.stopping.wait(MIN_EMPTY_POLL)  # a relay that does not hold the poll
                 continue
             except xmlrpc.client.Fault as fault:
@@ -175,14 +215,62 @@ class Daemon(object):
                     backoff.failures += 1
                     self.stopping.wait(delay)
                     continue
-                log.say("relay refused %s: fault %s %s"
-                        % ("register" if session is None else "poll", fault.faultCode,
-                           fault.faultString), key="poll-fault-%s" % fault.faultCode)
+                if fault.faultCode in RETRYABLE_FAULTS:
+                    log.say("relay %s is shutting down (fault %s); retrying with backoff"
+                            % (self.cfg.relay, fault.faultCode), key="poll-shutdown")
+                else:
+                    log.say("relay refused %s: fault %s %s"
+                            % ("register" if session is None else "poll", fault.faultCode,
+                               fault.faultString), key="poll-fault-%s" % fault.faultCode)
             except Exception as exc:  # noqa: BLE001 - loop boundary: never reach the payload
                 log.say("relay %s not reachable (%s: %s); retrying with backoff"
                         % (self.cfg.relay, type(exc).__name__, exc),
                         key="poll-%s" % type(exc).__name__)
             self.stopping.wait(backoff.next())
+
+    def _poll(self, session: str) -> Any:
+        """One long-poll, carrying the results that are ready (unless the relay refused that)."""
+        with self._results_lock:
+            results = self._pending if self._pending_session == session else []
+            self._pending = []
+            self._poll_open = True
+        try:
+            if not results:
+                return self._poller.call("jobmon.poll", session, float(self.poll_wait))
+            fit, rest = _split_results(results, self.max_body)
+            try:
+                for item in rest:  # too big to ride along together: their own posts
+                    self._post_result(session, item["id"], item["result"])
+                reply = self._poller.call("jobmon.poll", session, float(self.poll_wait), fit)
+                self.results_piggybacked += len(fit)
+                return reply
+            except xmlrpc.client.Fault as fault:
+                if fault.faultCode in (NOT_REGISTERED,) + RETRYABLE_FAULTS:
+                    raise
+                # a relay without the results argument: post them and stop piggybacking
+                self.piggyback = False
+                log.say("relay refused results on jobmon.poll (fault %s); using jobmon.result"
+                        % fault.faultCode, key="no-piggyback")
+                for item in fit:
+                    self._post_result(session, item["id"], item["result"])
+                return self._poller.call("jobmon.poll", session, float(self.poll_wait))
+            except Exception:
+                with self._results_lock:  # resent next time; the relay ignores a duplicate
+                    if self._pending_session == session:
+                        self._pending = results + self._pending
+                raise
+        finally:
+            with self._results_lock:
+                self._poll_open = False
+
+    def _await_results(self, until: float) -> None:
+        """Give the requests just handed out a moment to finish, so results ride on the poll."""
+        with self._results_lock:
+            while self._inflight > 0 and not self.stopping.is_set():
+                left = until - time.monotonic()
+                if left <= 0:
+                    return
+                self._results_lock.wait(left)
 
     def _heartbeat_loop(self) -> None:
         while not self.stopping.wait(self.heartbeat if self.registered.is_set() else 1.0):
@@ -196,6 +284,8 @@ class Daemon(object):
             except xmlrpc.client.Fault as fault:
                 if fault.faultCode == NOT_REGISTERED:
                     self._forget(session)
+                elif fault.faultCode in RETRYABLE_FAULTS:
+                    pass  # the relay is restarting; the poll loop re-registers
                 else:
                     log.say("heartbeat refused: fault %s %s"
                             % (fault.faultCode, fault.faultString), key="heartbeat-fault")
@@ -205,11 +295,28 @@ class Daemon(object):
 
     # -- requests ----------------------------------------------------------
     def _dispatch(self, req: Dict[str, Any]) -> None:
+        with self._results_lock:
+            self._inflight += 1
         t = threading.Thread(target=self._serve, args=(req,), name="jobmon-op")
         t.daemon = True
-        t.start()
+        try:
+            t.start()
+        except BaseException:
+            self._done_one()
+            raise
+
+    def _done_one(self) -> None:
+        with self._results_lock:
+            self._inflight -= 1
+            self._results_lock.notify_all()
 
     def _serve(self, req: Dict[str, Any]) -> None:
+        try:
+            self._serve_one(req)
+        finally:
+            self._done_one()
+
+    def _serve_one(self, req: Dict[str, Any]) -> None:
         session = self.session
         try:
             result = protocol.handle(self.ctx, req)
@@ -218,25 +325,54 @@ class Daemon(object):
                 return
             result = protocol.fit_result(result, self.max_body)
             rid = str(req.get("id", ""))
-            for attempt in (0, 1):
-                try:
-                    self._post("jobmon.result", session, rid, result)
+            with self._results_lock:
+                if self.piggyback and not self._poll_open and session == self.session:
+                    if self._pending_session != session:
+                        self._pending = []
+                        self._pending_session = session
+                    self._pending.append({"id": rid, "result": result})
                     return
-                except xmlrpc.client.Fault:
-                    raise
-                except Exception:  # noqa: BLE001 - one retry on a fresh connection
-                    if attempt:
-                        raise
+            self._post_result(session, rid, result)
         except xmlrpc.client.Fault as fault:
             if fault.faultCode == NOT_REGISTERED:
                 self._forget(session)
-            else:
+            elif fault.faultCode not in RETRYABLE_FAULTS:
                 log.say("result refused: fault %s %s" % (fault.faultCode, fault.faultString),
                         key="result-fault-%s" % fault.faultCode)
         except Exception as exc:  # noqa: BLE001 - loop boundary
             log.say("request %r failed (%s: %s)" % (req.get("op"), type(exc).__name__, exc),
                     key="serve-%s" % type(exc).__name__)
 
+    def _post_result(self, session: str, rid: str, result: Dict[str, Any]) -> None:
+        """``jobmon.result``; after an error on the kept-alive connection, once more on a fresh one."""
+        for attempt in (0, 1):
+            try:
+                self._post("jobmon.result", session, rid, result)
+                self.results_posted += 1
+                return
+            except xmlrpc.client.Fault:
+                raise
+            except Exception:  # noqa: BLE001 - RelayClient.call closed the connection
+                if attempt:
+                    raise
+
     def _post(self, method: str, *params: Any) -> Any:
         with self._post_lock:
             return self._poster.call(method, *params)
+
+
+def _split_results(results: List[Dict[str, Any]],
+                   max_body: int) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Results that fit together in one poll body, and the rest (posted on their own)."""
+    room = max_body - 4096
+    fit: List[Dict[str, Any]] = []
+    rest: List[Dict[str, Any]] = []
+    used = 0
+    for item in results:
+        size = protocol.encoded_size(item)
+        if used + size <= room:
+            fit.append(item)
+            used += size
+        else:
+            rest.append(item)
+    return fit, rest

@@ -8,6 +8,8 @@
   FINISH_WAIT seconds), then exits with the payload's code, or restores the
   default disposition of the payload's fatal signal and raises it on itself.
 * Exec failures: 127 (not found) or 126 (not executable), one line on stderr.
+  That line and "no relay configured" are the only ones the wrapper writes to
+  fd 2; the daemon's diagnostics go to its log (see log.py).
 """
 
 import errno
@@ -180,8 +182,9 @@ def run(cfg: config_mod.Config) -> None:
     terminal = Terminal()
     progress = Progress(cfg.progress_regex, cfg.progress_file)
     use_tee = cfg.progress_regex is not None
+    log.configure(cfg.sandbox, cfg.verbose, cfg.log_file)
     if not cfg.relay:
-        log.say("no relay configured; running the payload only", key="norelay")
+        log.tell("no relay configured; running the payload only", key="norelay")
     started = time.time()
     try:
         proc = subprocess.Popen(cfg.argv, executable=payload_executable(cfg.argv[0]),
@@ -220,6 +223,7 @@ def run(cfg: config_mod.Config) -> None:
         tee.join(max(0.0, deadline - time.time()))
     for t in waiters:
         t.join(max(0.0, deadline - time.time()))
+    log.cleanup()
     die_like(status)
 
 

@@ -17,6 +17,7 @@ import itertools
 import os
 import queue
 import shutil
+import socket
 import socketserver
 import ssl
 import subprocess
@@ -91,11 +92,13 @@ class FakeRelay:
     """Implements the daemon side of docs/PROTOCOL.md, records every call.
 
     ``mode``: "ok"; "garbage" (every answer is HTTP 200 with a non-XML body);
-    "hang_finish" (finish is accepted but never answered).
+    "hang_finish" (finish is accepted but never answered); "old" (refuses the
+    three-argument ``jobmon.poll`` that carries results). ``shutting_down.set()``
+    makes every call but finish fault 998, as the real relay does while it stops.
     """
 
     def __init__(self, pki: Any, mode: str = "ok", poll_wait: float = 2.0,
-                 heartbeat: float = 0.5) -> None:
+                 heartbeat: float = 0.5, port: int = 0) -> None:
         self.mode = mode
         self.poll_wait = poll_wait
         self.heartbeat = heartbeat
@@ -110,6 +113,10 @@ class FakeRelay:
         self.heartbeats: list[dict[str, Any]] = []
         self.finals: list[dict[str, Any]] = []
         self.registers: list[dict[str, Any]] = []
+        self.piggybacked: list[str] = []        # result ids that rode on a poll
+        self.posted: list[str] = []             # result ids sent with jobmon.result
+        self.conns: list[Any] = []              # open connections, cut by close()
+        self.shutting_down = threading.Event()  # set: every daemon call but finish is 998
         self.peers: list[dict[str, str]] = []   # subjects of client certificates seen
         self._ids = itertools.count(1)
         self._stop = threading.Event()
@@ -120,6 +127,11 @@ class FakeRelay:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                http.server.BaseHTTPRequestHandler.setup(self)
+                with relay.lock:
+                    relay.conns.append(self.connection)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
@@ -157,7 +169,7 @@ class FakeRelay:
             daemon_threads = True
             allow_reuse_address = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(pki.host.cert_path), str(pki.host.key_path))
         ctx.load_verify_locations(cafile=str(pki.ca_file))
@@ -192,8 +204,15 @@ class FakeRelay:
                 return [{"id": info["job"], "state": "running",
                          "connected": info["job"] in self.sessions.values(),
                          "cmd": " ".join(info["argv"])} for info in self.registers]
+        if self.shutting_down.is_set() and method != "jobmon.finish":
+            raise xmlrpc.client.Fault(998, "relay is shutting down")
         job = self._job(params[0])
         if method == "jobmon.poll":
+            if len(params) > 2:
+                if self.mode == "old":   # a relay from before results rode on the poll
+                    raise xmlrpc.client.Fault(105, "jobmon.poll takes 2 arguments")
+                for item in params[2]:
+                    self._take_result(item["id"], item["result"], piggybacked=True)
             wait = min(float(params[1]), self.poll_wait)
             try:
                 first = self.queues[job].get(timeout=wait)
@@ -206,13 +225,7 @@ class FakeRelay:
                 except queue.Empty:
                     return out
         if method == "jobmon.result":
-            rid, result = params[1], params[2]
-            with self.lock:
-                if rid not in self.result_events:
-                    return False
-                self.results[rid] = result
-            self.result_events[rid].set()
-            return True
+            return self._take_result(params[1], params[2])
         if method == "jobmon.heartbeat":
             with self.lock:
                 self.heartbeats.append(params[1])
@@ -225,6 +238,15 @@ class FakeRelay:
             self.finished.set()
             return True
         raise xmlrpc.client.Fault(200, f"no method {method}")
+
+    def _take_result(self, rid: str, result: Any, piggybacked: bool = False) -> bool:
+        with self.lock:
+            if rid not in self.result_events:
+                return False
+            self.results[rid] = result
+            (self.piggybacked if piggybacked else self.posted).append(rid)
+        self.result_events[rid].set()
+        return True
 
     def _job(self, session: str) -> str:
         with self.lock:
@@ -262,9 +284,18 @@ class FakeRelay:
         return self
 
     def close(self) -> None:
+        """Stop like a killed relay: no more connections, and the kept-alive ones cut."""
         self._stop.set()
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
 
 
 @pytest.fixture
@@ -275,12 +306,12 @@ def fake_relay(pki: Any) -> Iterator[FakeRelay]:
 
 
 @pytest.fixture
-def make_relay(pki: Any) -> Iterator[Callable[[str], FakeRelay]]:
-    """Start fake relays in a given mode; all are closed after the test."""
+def make_relay(pki: Any) -> Iterator[Callable[..., FakeRelay]]:
+    """Start fake relays in a given mode (and port); all are closed after the test."""
     made: list[FakeRelay] = []
 
-    def make(mode: str = "ok") -> FakeRelay:
-        relay = FakeRelay(pki, mode=mode).start()
+    def make(mode: str = "ok", port: int = 0) -> FakeRelay:
+        relay = FakeRelay(pki, mode=mode, port=port).start()
         made.append(relay)
         return relay
 
