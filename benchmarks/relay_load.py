@@ -115,6 +115,17 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return rss, cpu
 
 
+def open_sockets(pid: int) -> int:
+    """Sockets the relay process holds (its TLS connections, plus the listener)."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue
+    return n
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100.0 * (len(values) - 1))))]
@@ -213,6 +224,7 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
             rss, cpu0 = proc_stats(relay.pid)
             out["rss_mib_connected"] = round(rss, 1)
             out["rss_mib_per_1000_daemons"] = round((rss - base_rss) * 1000.0 / args.daemons, 1)
+            out["relay_sockets_connected"] = open_sockets(relay.pid)
             await asyncio.sleep(args.idle)
             _, cpu1 = proc_stats(relay.pid)
             out["idle_cpu_percent_of_one_core"] = round(100.0 * (cpu1 - cpu0) / args.idle, 2)
