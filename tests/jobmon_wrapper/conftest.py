@@ -116,6 +116,7 @@ class FakeRelay:
         self.piggybacked: list[str] = []        # result ids that rode on a poll
         self.posted: list[str] = []             # result ids sent with jobmon.result
         self.conns: list[Any] = []              # open connections, cut by close()
+        self.drop_after_result = False          # close the connection after each result
         self.shutting_down = threading.Event()  # set: every daemon call but finish is 998
         self.peers: list[dict[str, str]] = []   # subjects of client certificates seen
         self._ids = itertools.count(1)
@@ -157,6 +158,10 @@ class FakeRelay:
                 except xmlrpc.client.Fault as fault:
                     out = xmlrpc.client.dumps(fault, methodresponse=True)
                 self._send(out.encode("utf-8"))
+                if relay.drop_after_result and method == "jobmon.result":
+                    # as a restarted relay or a proxy timing out idle connections does:
+                    # the client learns it only when it next uses the connection
+                    self.close_connection = True
 
             def _send(self, data: bytes) -> None:
                 self.send_response(200)
