@@ -73,3 +73,13 @@ def test_bad_options() -> None:
 def test_command_env_gets_a_path_when_the_job_has_none() -> None:
     assert config.command_env({"HOME": "/h"})["PATH"] == "/usr/local/bin:/usr/bin:/bin"
     assert config.command_env({"PATH": "/opt/bin"})["PATH"] == "/opt/bin"
+
+
+def test_verbose_and_log_file_options() -> None:
+    assert config.load(["--", "x"], {}).verbose is False
+    cfg = config.load(["-v", "--relay", "https://r", "--", "-v"], {})
+    assert cfg.verbose is True and cfg.argv == ["-v"] and cfg.relay == "https://r"
+    assert config.load(["--verbose", "x"], {}).verbose is True
+    assert config.load(["x"], {"JOBMON_DEBUG": "1"}).verbose is True
+    assert config.load(["x"], {"JOBMON_DEBUG": "0"}).verbose is False
+    assert config.load(["x"], {"JOBMON_LOG_FILE": "/tmp/d.log"}).log_file == "/tmp/d.log"
