@@ -116,6 +116,7 @@ class FakeRelay:
         self.piggybacked: list[str] = []        # result ids that rode on a poll
         self.posted: list[str] = []             # result ids sent with jobmon.result
         self.conns: list[Any] = []              # open connections, cut by close()
+        self.max_body: int | None = None        # announced in the register reply if set
         self.drop_after_result = False          # close the connection after each result
         self.shutting_down = threading.Event()  # set: every daemon call but finish is 998
         self.peers: list[dict[str, str]] = []   # subjects of client certificates seen
@@ -147,7 +148,7 @@ class FakeRelay:
                         relay.calls.append(("?", (), auth))
                     self._send(b"this is not XML-RPC \x00\xff")
                     return
-                if len(body) > MAX_BODY:   # the real relay's default cap: fault 101
+                if len(body) > (relay.max_body or MAX_BODY):   # the real relay's cap: fault 101
                     fault = xmlrpc.client.Fault(101, "body too large")
                     self._send(xmlrpc.client.dumps(fault, methodresponse=True).encode())
                     return
@@ -202,8 +203,11 @@ class FakeRelay:
                 self.queues.setdefault(info["job"], queue.Queue())
                 self.registers.append(info)
             self.registered.set()
-            return {"session": session, "poll_wait": self.poll_wait,
-                    "heartbeat": self.heartbeat, "relay_version": "fake-1"}
+            reply = {"session": session, "poll_wait": self.poll_wait,
+                     "heartbeat": self.heartbeat, "relay_version": "fake-1"}
+            if self.max_body is not None:
+                reply["max_body"] = self.max_body
+            return reply
         if method == "jobmon.joblist":
             with self.lock:
                 return [{"id": info["job"], "state": "running",

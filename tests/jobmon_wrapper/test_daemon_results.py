@@ -99,3 +99,13 @@ def test_result_retried_on_a_fresh_connection(job: Any, make_relay: Callable[...
         r = relay.request("42.0", "exec", {"argv": ["echo", "x"]}, timeout=30)
         assert r["stdout"].data == b"x\n"
     assert len(relay.posted) == 4
+
+
+def test_max_body_from_the_register_reply_is_honoured(job: Any, fake_relay: Any) -> None:
+    fake_relay.max_body = 200_000      # a relay configured below the 1 MiB default
+    job(fake_relay)
+    r = fake_relay.request("42.0", "exec", {"argv": ["head", "-c", "3000000", "/dev/zero"]})
+    assert r["exit_code"] == 0 and r["truncated"] is True
+    assert 50_000 < len(r["stdout"].data) < 150_000
+    r = fake_relay.request("42.0", "read", {"path": "input.txt"})
+    assert r["data"].data == b"hello\n"
