@@ -117,6 +117,7 @@ class FakeRelay:
         self.posted: list[str] = []             # result ids sent with jobmon.result
         self.conns: list[Any] = []              # open connections, cut by close()
         self.max_body: int | None = None        # announced in the register reply if set
+        self.finish_faults = 0                  # this many finish calls fault 998 first
         self.drop_after_result = False          # close the connection after each result
         self.shutting_down = threading.Event()  # set: every daemon call but finish is 998
         self.peers: list[dict[str, str]] = []   # subjects of client certificates seen
@@ -240,6 +241,11 @@ class FakeRelay:
                 self.heartbeats.append(params[1])
             return {}
         if method == "jobmon.finish":
+            with self.lock:
+                refuse = self.finish_faults > 0
+                self.finish_faults -= 1
+            if refuse:
+                raise xmlrpc.client.Fault(998, "relay is shutting down")
             if self.mode == "hang_finish":
                 self._stop.wait(60)
             with self.lock:

@@ -109,3 +109,15 @@ def test_max_body_from_the_register_reply_is_honoured(job: Any, fake_relay: Any)
     assert 50_000 < len(r["stdout"].data) < 150_000
     r = fake_relay.request("42.0", "read", {"path": "input.txt"})
     assert r["data"].data == b"hello\n"
+
+
+def test_finish_is_retried_after_998(wrapper_pyz: Path, fake_relay: Any,
+                                     relay_env: dict[str, str], tmp_path: Path) -> None:
+    fake_relay.finish_faults = 1       # the relay was stopping when the payload ended
+    env = dict(relay_env, JOBMON_RELAY_URL=fake_relay.url)
+    r = subprocess.run(["python3", str(wrapper_pyz), "--", "sh", "-c", "sleep 0.5; exit 6"],
+                       cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 6 and r.stderr == b""
+    assert fake_relay.finals and fake_relay.finals[0]["exit_code"] == 6
+    assert sum(1 for m, _p, _a in fake_relay.calls if m == "jobmon.finish") == 2
