@@ -97,15 +97,15 @@ class RelayCore(DaemonCore):
 
     async def returned_files(self, caller: Identity, job: str) -> list[dict[str, Any]] | None:
         """``[{name, size, mtime}]`` of the output files an ended job returned to its iwd
-        (its output, error, log and transfer_output_files; nothing else); None while it runs."""
+        (its output, error, log and transfer_output_files, or without transfer_output_files
+        the files it created or changed; nothing else); None while it runs."""
         ad, daemon = await self.authorize_job(caller, "jobmon.returnedFiles", str(job))
         struct = self.struct(ad, daemon)
         if not State(struct["state"]).ended:
             return None
-        iwd = ad.get("Iwd") if ad is not None else None
-        if ad is None or not isinstance(iwd, str) or not iwd:
+        if ad is None:
             return []
-        return await asyncio.to_thread(returned.existing, iwd, returned.output_names(ad))
+        return await asyncio.to_thread(returned.returned_files, ad)
 
     async def _live(self, caller: Identity, method: str, job: str, argv: list[str] | None = None) -> str:
         """Authorize a live operation on one job whose daemon must be connected."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,17 @@ def test_returned_files_are_only_the_jobs_outputs(tmp_path: Path, fake_pool: Any
                   UserLog="job.log", TransferOutput="result.dat, sub/dir/notes.txt,linked.dat,jobmon.cred,missing",
                   ExitCode=0)
     fake_pool.add(8, 0, status=2, owner_dn=ALICE.dn, Iwd=str(iwd), Out="out.txt")
-    fake_pool.add(9, 0, status=4, owner_dn=ALICE.dn, Iwd=str(iwd), Out="/etc/passwd", Err="../secret.key")
+    fake_pool.add(9, 0, status=4, owner_dn=ALICE.dn, Iwd=str(iwd), Out="/etc/passwd", Err="../secret.key",
+                  ShouldTransferFiles="NO")
+    # no transfer_output_files: HTCondor returns what the job created or changed, not what was there
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    for name in ("made.txt", "jobmon.cred", "old-secret.key", ".hidden"):
+        (sandbox / name).write_text(name)
+    os.utime(sandbox / "old-secret.key", (1700000000, 1700000000))
+    (sandbox / "link.txt").symlink_to(iwd / "secret.key")
+    fake_pool.add(10, 0, status=4, owner_dn=ALICE.dn, Iwd=str(sandbox), ShouldTransferFiles="YES",
+                  JobCurrentStartDate=int(time.time()) - 60)
 
     async def main() -> None:
         core = _core(tmp_path, fake_pool)
@@ -103,6 +114,7 @@ def test_returned_files_are_only_the_jobs_outputs(tmp_path: Path, fake_pool: Any
             assert {f["size"] for f in files if f["name"] == "out.txt"} == {len("out.txt")}
             assert await core.returned_files(ALICE, "8.0") is None  # still running
             assert await core.returned_files(ALICE, "9.0") == []     # outside iwd: never offered
+            assert [f["name"] for f in await core.returned_files(ALICE, "10.0") or []] == ["made.txt"]
             bob = Identity("/DC=org/DC=example/CN=Bob", "certificate")
             with pytest.raises(RelayFault) as exc:
                 await core.returned_files(bob, "7.0")

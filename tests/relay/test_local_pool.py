@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,21 @@ def test_submit_run_and_end_through_the_relay(pki: Any, tmp_path: Path) -> None:
         assert seen[0]["id"] == job and seen[0]["exit_code"] == 4
         final = alice.jobmon.status(job)
         assert final["state"] == "finished" and final["exit_code"] == 4
+        assert final["submitted"] > 0 and final["iwd"] == str(iwd)
+        (iwd / "unrelated.txt").write_text("not the job's")
+        os.utime(iwd / "unrelated.txt", (1700000000, 1700000000))  # there before the job
+        from relay.identity import Identity
+
+        me = Identity(pki.alice.dn, "certificate")
+        names: list[str] = []
+        for _ in range(600):  # the pool returns the sandbox's files when it sees the end
+            files = asyncio.run_coroutine_threadsafe(core.returned_files(me, job), loop).result(30)
+            names = [f["name"] for f in files or []]
+            if "out.txt" in names:
+                break
+            pause.wait(0.05)
+        assert "out.txt" in names and "err.txt" in names and "go" in names  # 'go': made during the job
+        assert "unrelated.txt" not in names and "jobmon.cred" not in names
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
