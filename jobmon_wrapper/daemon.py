@@ -116,6 +116,7 @@ class Daemon(object):
         self._inflight = 0
         self._registering = False
         self._tried = False
+        self._attempt_done = threading.Event()   # set when a register attempt has ended
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -133,8 +134,9 @@ class Daemon(object):
         """Post the final status if a session exists and time allows."""
         self.stop()
         if self.session is None and (self._registering or not self._tried):
-            # the payload ended before the first register answered: give it the time left
-            self.registered.wait(max(0.0, deadline - time.time() - 0.2))
+            # the payload ended before a register attempt answered: wait for that attempt
+            # (not longer: an unreachable relay fails it at once), within the time left
+            self._attempt_done.wait(max(0.0, deadline - time.time() - 0.2))
         session = self.session
         remaining = deadline - time.time()
         if session is None or remaining <= 0.05:
@@ -159,12 +161,17 @@ class Daemon(object):
 
     # -- loops -------------------------------------------------------------
     def _register(self) -> None:
+        self._attempt_done.clear()
         self._registering = True
         try:
             reply = self._poller.call("jobmon.register", self.info)
+            self._take_register_reply(reply)
         finally:
             self._registering = False
             self._tried = True
+            self._attempt_done.set()
+
+    def _take_register_reply(self, reply: Any) -> None:
         if not isinstance(reply, dict) or not isinstance(reply.get("session"), str):
             raise ValueError("relay sent a bad register reply")
         self.poll_wait = _number(reply.get("poll_wait"), DEFAULT_POLL_WAIT, 1.0, 300.0)
