@@ -32,12 +32,17 @@ class _HeaderDeadlineHandler(RequestHandler):
         super().data_received(data)
         if self._request_count != before:   # a complete head arrived: no deadline while it is handled
             self._disarm()
-        elif self._head_timer is None and data and not self._force_close:
+        elif self._head_timer is None and data and not self._force_close and self._idle():
             self._head_timer = self._loop.call_later(self.header_timeout, self._expired, self._request_count)
+
+    def _idle(self) -> bool:
+        """No request queued or being handled: bytes now are (part of) a new request head,
+        not a body the handler is reading."""
+        return self._current_request is None and not self._messages
 
     def _expired(self, count: int) -> None:
         self._head_timer = None
-        if self._request_count == count:
+        if self._request_count == count and self._idle():
             self.force_close()
             if self.transport is not None:
                 self.transport.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+import xmlrpc.client
 from typing import Any
 
 
@@ -44,3 +45,25 @@ def test_half_a_header_line_is_cut_after_client_timeout(relay_factory: Any, pki:
     assert time.monotonic() - start >= 1.0 and isinstance(answer, (dict, list))
     # an idle, well-formed client on a fresh connection still gets answers
     assert relay.client(pki.alice).echo.echo("still here") == ["still here"]
+
+
+def test_a_body_arriving_after_its_head_does_not_arm_the_head_deadline(relay_factory: Any, pki: Any) -> None:
+    relay = relay_factory(client_timeout=1.0, poll_wait=3.0)
+    alice = relay.client(pki.alice)
+    session = alice.jobmon.register({"job": "91.0", "host": "wn"})["session"]
+    body = xmlrpc.client.dumps((session, 2.5), "jobmon.poll").encode()
+    ctx = relay.ssl_context(pki.alice)
+    raw = socket.create_connection(("127.0.0.1", relay.port), timeout=30)
+    with ctx.wrap_socket(raw, server_hostname="localhost") as sock:
+        sock.sendall(b"POST /clarens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        time.sleep(0.3)  # no event to await: the pause makes the body a separate read on the relay
+        sock.sendall(body)
+        start = time.monotonic()
+        reply = b""
+        while b"</methodResponse>" not in reply:
+            chunk = sock.recv(65536)
+            assert chunk, "the relay cut a request whose head was complete"
+            reply += chunk
+        assert time.monotonic() - start >= 1.0          # held longer than client_timeout
+        assert reply.startswith(b"HTTP/1.1 200") and b"<fault>" not in reply
