@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag in _FLAGS:
         ap.add_argument("--" + flag.replace("_", "-"), dest=flag)
     ap.add_argument("--admin", action="append", dest="admins", help="admin DN (repeatable)")
+    ap.add_argument("--submit-root", action="append", dest="submit_roots",
+                    help="directory jobmon.submit's options.iwd may lie under (repeatable; default: home)")
     ap.add_argument("--poll-wait", type=float, dest="poll_wait")
     ap.add_argument("--rate-per-second", type=float, dest="rate_per_second")
     ap.add_argument("--pool", choices=("local", "none"), default="local")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ listen = "127.0.0.1:9443"
 admins = ["/DC=org/DC=example/CN=Boss"]
 allow_shell = true
 max_body_bytes = 2048
+submit_roots = ["/data/jobs", "~/work"]
 
 [[ownership]]
 user = '^/DC=org/DC=example/CN=(?P<name>[^/]+)$'
@@ -33,6 +35,8 @@ job = '^/DC=org/DC=example/OU=Robots/CN=(?P<name>[^/]+)$'
     cfg = load_config(str(f), {"max_body_bytes": "4096", "state_dir": None})
     assert cfg.port == 9443 and cfg.allow_shell is True and cfg.max_body_bytes == 4096
     assert cfg.admins == ("/DC=org/DC=example/CN=Boss",)
+    assert cfg.submit_roots == ("/data/jobs", "~/work")
+    assert cfg.submit_root_paths[1] == Path(os.path.realpath(os.path.expanduser("~/work")))
     assert cfg.ownership[0] == OwnershipRule(user=cfg.ownership[0].user, job=cfg.ownership[0].job)
     own = Ownership(cfg.ownership)
     assert own.owns("/DC=org/DC=example/CN=jane", "/DC=org/DC=example/OU=Robots/CN=jane")
