@@ -7,7 +7,9 @@ trailing ``?`` marks optional arguments), a help text and an access class:
 * ``login`` — needs a TLS client certificate (``system.auth2``);
 * ``auth`` — any identity;
 * ``user`` — any identity except a per-job credential;
-* ``daemon`` — job daemons (credential, proxy or certificate).
+* ``daemon`` — job daemons (credential, proxy or certificate);
+* ``admin`` — pool admins only (``admins`` in the config or the access file's
+  ``admins`` group), never a per-job credential.
 
 Then the access file (fault 400) and, for user methods, the caller's rate
 limit (fault 701) apply before the handler runs.
@@ -164,7 +166,9 @@ def may_call(core: RelayCore, identity: Identity | None, m: Method) -> bool:
         return False
     if m.access == "login" and identity.kind not in ("certificate", "proxy"):
         return False
-    if m.access == "user" and identity.kind == "credential":
+    if m.access in ("user", "admin") and identity.kind == "credential":
+        return False
+    if m.access == "admin" and not core.is_admin(identity):
         return False
     return core.access.allowed(identity.dn, m.name)
 
@@ -194,13 +198,18 @@ class Dispatcher:
                 )
             if m.access == "login" and identity.kind not in ("certificate", "proxy"):
                 raise RelayFault(Fault.NOT_AUTHENTICATED, "system.auth2 needs a TLS client certificate")
-            if m.access == "user" and identity.kind == "credential":
+            if m.access in ("user", "admin") and identity.kind == "credential":
                 raise self.core.deny(identity, m.name, RelayFault(
                     Fault.ACCESS_DENIED, f"a per-job credential may call only daemon methods, not {m.name}"))
+            if m.access == "admin" and not self.core.is_admin(identity):
+                raise self.core.deny(identity, m.name, RelayFault(
+                    Fault.ACCESS_DENIED,
+                    f"{m.name} is for pool admins; {identity.dn} is not one (ask the relay's admin to add "
+                    "you to 'admins' in its config or access file)"))
             if not self.core.access.allowed(identity.dn, m.name):
                 raise self.core.deny(identity, m.name, RelayFault(
                     Fault.ACCESS_DENIED, f"the access file does not allow {m.name} for {identity.dn}"))
-            if m.access in ("user", "auth") and identity.kind != "credential":
+            if m.access in ("user", "auth", "admin") and identity.kind != "credential":
                 try:
                     self.core.rate.check(identity.dn)
                 except RelayFault as f:

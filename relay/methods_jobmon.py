@@ -85,17 +85,17 @@ async def release(ctx: Ctx, job: str) -> Any:
     return await ctx.core.release(ctx.caller, job)
 
 
-@method("jobmon.nodes", "array", "user", "Execute nodes (admins).")
+@method("jobmon.nodes", "array", "admin", "Execute nodes (admins).")
 async def nodes(ctx: Ctx) -> Any:
     return await ctx.core.nodes(ctx.caller)
 
 
-@method("jobmon.nodeAction", "struct string string", "user", "drain, undrain, off or on a node (admins).")
+@method("jobmon.nodeAction", "struct string string", "admin", "drain, undrain, off or on a node (admins).")
 async def node_action(ctx: Ctx, node: str, action: str) -> Any:
     return await ctx.core.node_action(ctx.caller, node, action)
 
 
-@method("jobmon.audit", "array struct?", "user", "Audit records (admins); filter: job, user, since, limit.")
+@method("jobmon.audit", "array struct?", "admin", "Audit records (admins); filter: job, user, since, limit.")
 async def audit(ctx: Ctx, filt: dict[str, Any] | None = None) -> Any:
     return await ctx.core.audit_query(ctx.caller, filt or {})
 
