@@ -76,8 +76,8 @@ def _bare(box: Path, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
 
 
 def _start(pyz: Path, box: Path, env: dict[str, str], *opts: str,
-           stderr: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["python3", str(pyz), *opts, "--", "sh", "-c", PAYLOAD],
+           stderr: Any = subprocess.PIPE, python: str = "python3") -> subprocess.Popen[bytes]:
+    return subprocess.Popen([python, str(pyz), *opts, "--", "sh", "-c", PAYLOAD],
                             cwd=str(box), env=env, stdout=subprocess.PIPE, stderr=stderr)
 
 
@@ -93,7 +93,7 @@ def _finish(proc: subprocess.Popen[bytes], box: Path) -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize("case", ["unreachable", "slow", "shutting_down", "restarted"])
 def test_payload_stderr_identical_wrapped_and_bare(
-        case: str, wrapper_pyz: Path, relay_env: dict[str, str],
+        case: str, python_ends: str, wrapper_pyz: Path, relay_env: dict[str, str],
         make_relay: Callable[..., Any],
         free_url: str, silent_url: tuple[str, list[socket.socket]], tmp_path: Path) -> None:
     box = tmp_path / "scratch"
@@ -109,7 +109,7 @@ def test_payload_stderr_identical_wrapped_and_bare(
     else:
         relays.append(make_relay())
         env["JOBMON_RELAY_URL"] = relays[0].url
-    proc = _start(wrapper_pyz, box, env)
+    proc = _start(wrapper_pyz, box, env, python=python_ends)
     try:
         if case == "unreachable":
             _wait_for(lambda: log_file.exists() and b"not reachable" in log_file.read_bytes())
