@@ -6,7 +6,6 @@ import asyncio
 import os
 import shlex
 import signal as signal_mod
-import stat as stat_mod
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,9 @@ TAIL_CHUNK = 65536          # one read while following
 TAIL_WAIT = 20.0            # long-poll of one read (seconds)
 CONSOLE_TIMEOUT = 60.0
 HIDDEN_FILES = {"jobmon.cred"}
+
+#: states in which a job has certainly not ended (no returned files to ask the core for)
+NOT_ENDED = frozenset({"waiting", "running", "held", "suspended"})
 
 #: (action, label, what it does to the job, button class)
 ACTIONS = {
@@ -83,28 +85,13 @@ def _depths(procs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def returned_files(job: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Regular files the pool returned to the job's directory (None while it runs)."""
-    if job.get("state") not in ("finished", "removed"):
+async def returned_files(ctx: WebContext, viewer: Viewer, job: str) -> list[dict[str, Any]] | None:
+    """The output files an ended job returned (``RelayCore.returned_files``: its output, error,
+    log and transfer_output_files, never anything else in its iwd); None while it runs."""
+    files = await backend.returned_files(ctx.core, viewer.identity, job)  # authorizes the caller
+    if files is None:
         return None
-    iwd = job.get("iwd")
-    if not iwd or not os.path.isdir(iwd):
-        return []
-    out = []
-    try:
-        with os.scandir(iwd) as it:
-            for entry in it:
-                if entry.name.startswith(".") or entry.name in HIDDEN_FILES:
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat_mod.S_ISREG(st.st_mode):
-                    out.append({"name": entry.name, "size": st.st_size, "mtime": st.st_mtime})
-    except OSError:
-        return []
-    return sorted(out, key=lambda f: f["name"])
+    return sorted((f for f in files if str(f.get("name", "")) not in HIDDEN_FILES), key=lambda f: str(f["name"]))
 
 
 def _tail_path(request: web.Request) -> str:
@@ -142,6 +129,7 @@ async def _render_job(
     live = state in ("waiting", "running")
     path = _tail_path(request)
     tail_text, tail_note = "", ""
+    outputs = None if state in NOT_ENDED else await returned_files(ctx, viewer, job)
     if state == "running":
         try:
             r = await backend.read(ctx.core, viewer.identity, job, path, -TAIL_BYTES, TAIL_BYTES, 0.0)
@@ -150,7 +138,7 @@ async def _render_job(
         except RelayFault as fault:
             tail_note = fault.message
     elif state in ("finished", "removed"):
-        tail_text, tail_note = await _returned_tail(data, path)
+        tail_text, tail_note = await _returned_tail(data, outputs or [], path)
     else:
         tail_note = "the job has not started yet; its output appears here when it runs"
     ps_view = await ps_part(ctx, viewer, job) if state == "running" else {"ps": [], "ps_fault": "not running yet"}
@@ -159,7 +147,7 @@ async def _render_job(
     console = extra.pop("console", None) or {}
     return ctx.page(
         request, "job.html", viewer, page="job", farm=await backend.farm_status(ctx.core, viewer.identity),
-        actions=_actions_for(state), outputs=returned_files(data), live=live,
+        actions=_actions_for(state), outputs=outputs, live=live,
         tail_path=path, tail_text=tail_text, tail_note=tail_note, tail_url=tail_url,
         **ps_view, events_url=f"/events/{job}", **console, **view, **extra,
     )
@@ -177,10 +165,10 @@ def _returned_stream(files: list[dict[str, Any]], path: str) -> str | None:
     return None
 
 
-async def _returned_tail(data: dict[str, Any], path: str) -> tuple[str, str]:
-    """What an ended job's page shows in the output panel: the end of the returned file."""
-    name = _returned_stream(returned_files(data) or [], path)
-    if name is None:
+async def _returned_tail(data: dict[str, Any], files: list[dict[str, Any]], path: str) -> tuple[str, str]:
+    """What an ended job's page shows in the output panel: the end of a returned file."""
+    name = _returned_stream(files, path)
+    if name is None or not data.get("iwd"):
         return "", "the job has ended; the files the pool returned are listed above"
     file = Path(str(data["iwd"])) / name
 
@@ -315,8 +303,8 @@ async def file_download(request: web.Request, ctx: WebContext, viewer: Viewer) -
     job = job_id(request)
     data = await backend.status(ctx.core, viewer.identity, job)
     name = request.match_info["name"]
-    files = returned_files(data) or []
-    if name not in {f["name"] for f in files}:
+    files = await returned_files(ctx, viewer, job) or []
+    if name not in {f["name"] for f in files} or not data.get("iwd"):
         raise RelayFault(Fault.NO_SUCH_FILE, f"job {job} returned no file named {name!r}")
     path = Path(str(data["iwd"])) / name
     loop = asyncio.get_running_loop()

@@ -61,11 +61,17 @@ async def jobs_page(request: web.Request, ctx: WebContext, viewer: Viewer) -> we
 
 
 async def _job_parts(ctx: WebContext, viewer: Viewer, job: str, with_ps: bool) -> dict[str, str]:
-    from relay.web.job import job_view, ps_part, returned_files  # the job page's own rendering
+    from relay.web.job import (  # the job page's own rendering
+        NOT_ENDED,
+        job_view,
+        ps_part,
+        returned_files,
+    )
 
     data = await backend.status(ctx.core, viewer.identity, job)
     view = job_view(data)
-    view["outputs"] = returned_files(data)
+    ended = str(data.get("state")) not in NOT_ENDED
+    view["outputs"] = await returned_files(ctx, viewer, job) if ended else None
     parts = {
         name: ctx.render_str(f"_job_{name}.html", **view)
         for name in ("head", "progress", "details", "resources", "files")

@@ -68,6 +68,7 @@ def env(tmp_path: Path) -> Any:
         "state_dir": str(tmp_path / "relay"),
         "admins": [ADMIN],
         "public_url": "https://relay.example.org:8443/clarens",
+        "submit_roots": [str(tmp_path)],  # the tests submit from their temp dirs
     }
     try:
         yield Env(tmp_path, pool, overrides)
@@ -190,6 +191,7 @@ def live_relay(tmp_path_factory: pytest.TempPathFactory, pki: Any) -> Any:
         "public_url": f"{url}/clarens",
         "heartbeat": 1.0,
         "poll_wait": 5.0,
+        "submit_roots": [str(root)],  # the tests submit from their temp dirs
     })
     loop = asyncio.new_event_loop()
     ready: asyncio.Future[Any] = loop.create_future()

@@ -8,7 +8,9 @@ on every request.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,14 @@ from relay.web.context import CTX_KEY
 SLEEP_JOB = "executable = /bin/sleep\narguments = 300\nqueue\n"
 
 
-async def _submit(w: Any, env: Any, dn: str, text: str = SLEEP_JOB) -> str:
+async def _submit(w: Any, env: Any, dn: str, text: str = SLEEP_JOB, before: dict[str, bytes] | None = None) -> str:
+    """Submit ``text`` from a fresh iwd holding the files ``before`` (name -> content)."""
     iwd = env.root / f"iwd-{len(list(env.root.glob('iwd-*')))}"
     iwd.mkdir()
+    for name, content in (before or {}).items():
+        (iwd / name).write_bytes(content)
+        old = time.time() - 3600  # there well before the job: the relay tells them apart by mtime
+        os.utime(iwd / name, (old, old))
     res = await w.core.submit(env.ident(dn), text, {"iwd": str(iwd)})
     return f"{res['cluster']}.{res['procs'][0]}"
 
@@ -280,7 +287,8 @@ def test_finished_job_links_its_returned_files(env: Any) -> None:
 
     async def main() -> None:
         async with env.serve() as w:
-            job = await _submit(w, env, env.alice, job_text)
+            # a file that was in iwd before the job ran is the submitter's, not the job's output
+            job = await _submit(w, env, env.alice, job_text, before={"secret.txt": b"not an output\n"})
             cluster = job.split(".")[0]
             await env.wait_for(lambda: env.pool.history(f"ClusterId == {cluster}")
                                or [a for a in env.pool.query(f"ClusterId == {cluster}") if a["JobStatus"] == 4],
@@ -290,13 +298,19 @@ def test_finished_job_links_its_returned_files(env: Any) -> None:
             assert status == 200
             assert "exit code 3" in text
             assert f'href="/jobs/{job}/files/result.txt"' in text
+            assert f'href="/jobs/{job}/files/job.out"' in text
+            assert "secret.txt" not in text
             assert "to-stdout" in text and "returned job.out" in text  # the output panel after the end
             assert "Hold" not in text and "Remove" not in text
             resp = await w.client.get(f"/jobs/{job}/files/result.txt",
                                       headers={"Cookie": f"jobmon_session={alice}"})
             assert resp.status == 200 and await resp.read() == b"hello\n"
             assert "attachment" in resp.headers["Content-Disposition"]
-            for bad in ("..%2F..%2Fetc%2Fpasswd", "jobmon.cred", "nothing.txt"):
+            resp = await w.client.get(f"/jobs/{job}/files/job.out", headers={"Cookie": f"jobmon_session={alice}"})
+            assert resp.status == 200 and await resp.read() == b"to-stdout\n"
+            status, text = await w.get(f"/jobs/{job}?file=secret.txt", alice)
+            assert status == 200 and "not an output" not in text  # nor shown in the output panel
+            for bad in ("..%2F..%2Fetc%2Fpasswd", "jobmon.cred", "nothing.txt", "secret.txt"):
                 status, _ = await w.get(f"/jobs/{job}/files/{bad}", alice)
                 assert status == 404, bad
             bob = await w.login(env.bob)
