@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,34 @@ def test_attach_refuses_an_untrusted_relay(wrapper_pyz: Path, fake_relay: Any,
     assert r.returncode != 0
     assert b"CERTIFICATE_VERIFY_FAILED" in r.stderr or b"certificate verify failed" in r.stderr
     assert fake_relay.calls == []
+
+
+def test_attach_keeps_diagnostics_off_the_jobs_stderr(wrapper_pyz: Path,
+                                                      relay_env: dict[str, str], pki: Any,
+                                                      tmp_path: Path) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    url = f"https://127.0.0.1:{s.getsockname()[1]}/clarens"
+    s.close()                                   # nobody listens there
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in relay_env.items() if not k.startswith("JOBMON_")}
+    proc = subprocess.Popen(["python3", str(wrapper_pyz), "--attach", "--jobname", "t",
+                             "--serverURL", url, "--cafile", str(pki.ca_file),
+                             "--credential", relay_env["JOBMON_CREDENTIAL_FILE"]],
+                            cwd=str(work), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    log = work / ".jobmon" / "daemon.log"
+    try:
+        deadline = time.time() + 30
+        while not (log.exists() and b"not reachable" in log.read_bytes()):
+            assert time.time() < deadline, "no diagnostic in .jobmon/daemon.log"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and out == b"" and err == b""
+    assert not (work / ".jobmon").exists()
