@@ -235,6 +235,28 @@ class CoreBase:
                     found[jid] = ad
         return found
 
+    async def _ended_ads(self, caller: Identity, expr: str, everyone: bool, whole_cluster: bool) -> list[Any]:
+        """The pool's history for a job list: a whole cluster's ended jobs, else the
+        caller's ``joblist_history`` most recent (everyone's for an admin's ``all``).
+        Without ownership rules the pool filters by owner DN itself; with rules (the
+        pool cannot evaluate them) it returns up to ten times as many, filtered here."""
+        if self.pool is None:
+            return []
+        if whole_cluster:
+            return list(await self.pool_call("history", self.pool.history, expr, PROJECTION, -1))
+        limit = max(0, int(self.config.joblist_history))
+        if limit == 0:
+            return []
+        if everyone:
+            return list(await self.pool_call("history", self.pool.history, expr, PROJECTION, limit))
+        if not self.ownership.rules:
+            dn = _classad_string(caller.dn)
+            mine = f"(JobMonOwnerDN =?= {dn} || x509UserProxySubject =?= {dn})"
+            return list(await self.pool_call("history", self.pool.history, f"({expr}) && {mine}", PROJECTION, limit))
+        ads = await self.pool_call("history", self.pool.history, expr, PROJECTION, limit * 10)
+        kept = [ad for ad in ads if self.ownership.owns(caller.dn, owner_dn(ad, self.registry.by_job.get(ad_id(ad) or "")))]
+        return kept[:limit]
+
     async def authorize_job(self, caller: Identity, method: str, job: str,
                             argv: list[str] | None = None, with_ad: bool = True) -> tuple[Any | None, Daemon | None]:
         ad, daemon = await self.find_job(job, with_ad)
@@ -293,3 +315,8 @@ def _parse_job(text: str) -> JobId | None:
 
 def job_ids(items: Sequence[Any]) -> list[str]:
     return [str(x) for x in items]
+
+
+def _classad_string(value: str) -> str:
+    """``value`` as a ClassAd string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -34,6 +34,8 @@ Every key, with its default (``relay.toml``)::
     max_commands_per_job = 4       # concurrent commands in one job (fault 702)
     max_output_bytes = 1048576     # per stream, per command; callers may ask for less
     fanout_concurrency = 256       # commands of one execMany in flight at once
+    joblist_history = 200          # jobmon.joblist without a cluster: at most this many of the
+                                   #   caller's most recently ended jobs from the pool's history
     session_ttl = 43200.0          # Clarens session lifetime (seconds)
     credential_ttl = 1209600.0     # per-job credential lifetime (seconds, 14 days)
     public_url = ""                # URL users and jobs reach the relay at; "" = https://<host>:<port>/clarens
@@ -98,6 +100,7 @@ class RelayConfig:
     max_commands_per_job: int = 4
     max_output_bytes: int = 1048576
     fanout_concurrency: int = 256
+    joblist_history: int = 200
     session_ttl: float = 43200.0
     credential_ttl: float = 1209600.0
     public_url: str = ""

@@ -65,7 +65,8 @@ class RelayCore(DaemonCore):
                 raise RelayFault(Fault.BAD_PARAMS, "filter.constraint must be a ClassAd expression string")
             parts.append(f"({constraint})")
         expr = " && ".join(parts) or "true"
-        ads = await self.pool_ads(expr, history=cluster is not None)
+        ads = await self.pool_ads(expr)
+        ads += await self._ended_ads(caller, expr, everyone, whole_cluster=cluster is not None)
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
         for ad in ads:
