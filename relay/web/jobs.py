@@ -21,6 +21,20 @@ JOB_REFRESH = 5.0
 MIN_INTERVAL = 0.5
 #: a job page's process list is asked of the daemon at most this often
 PS_INTERVAL = 5.0
+#: what only the pool's job ad tells (fixed at submit); a struct made from the daemon's
+#: report alone lacks them, and a live page keeps what it showed rather than blanking it
+AD_FIELDS = ("cluster", "proc", "name", "owner", "owner_dn", "submitted", "cmd", "args", "iwd",
+             "relay", "notify_user")
+
+
+def keep_known(job: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """``job`` with the ad fields it lacks (absent or None) taken from ``before`` (same job)."""
+    if not before or before.get("id") != job.get("id"):
+        return job
+    for key in AD_FIELDS:
+        if job.get(key) is None and before.get(key) is not None:
+            job[key] = before[key]
+    return job
 
 
 def _filters(request: web.Request, viewer: Viewer) -> tuple[str, bool]:
@@ -31,12 +45,19 @@ def _filters(request: web.Request, viewer: Viewer) -> tuple[str, bool]:
     return state, all_jobs
 
 
-async def _jobs_view(ctx: WebContext, viewer: Viewer, state: str, all_jobs: bool) -> dict[str, Any]:
+async def _jobs_view(
+    ctx: WebContext, viewer: Viewer, state: str, all_jobs: bool, known: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The job rows; ``known`` (a live feed's memory, by job id) fills ad fields an update lacks."""
     error = ""
     try:
         jobs = await backend.joblist(ctx.core, viewer.identity, {"all": True} if all_jobs else {})
     except RelayFault as fault:
         jobs, error = [], fault.message
+    if known is not None:
+        jobs = [keep_known(j, known.get(str(j.get("id")))) for j in jobs]
+        known.clear()
+        known.update((str(j.get("id")), dict(j)) for j in jobs)
     jobs.sort(key=lambda j: (int(j.get("cluster", 0) or 0), int(j.get("proc", 0) or 0)), reverse=True)
     counts: dict[str, int] = {"all": len(jobs)}
     for j in jobs:
@@ -60,7 +81,9 @@ async def jobs_page(request: web.Request, ctx: WebContext, viewer: Viewer) -> we
     )
 
 
-async def _job_parts(ctx: WebContext, viewer: Viewer, job: str, with_ps: bool) -> dict[str, str]:
+async def _job_parts(
+    ctx: WebContext, viewer: Viewer, job: str, with_ps: bool, known: dict[str, dict[str, Any]]
+) -> dict[str, str]:
     from relay.web.job import (  # the job page's own rendering
         NOT_ENDED,
         job_view,
@@ -68,7 +91,8 @@ async def _job_parts(ctx: WebContext, viewer: Viewer, job: str, with_ps: bool) -
         returned_files,
     )
 
-    data = await backend.status(ctx.core, viewer.identity, job)
+    data = keep_known(await backend.status(ctx.core, viewer.identity, job), known.get(job))
+    known[job] = dict(data)
     view = job_view(data)
     ended = str(data.get("state")) not in NOT_ENDED
     view["outputs"] = await returned_files(ctx, viewer, job) if ended else None
@@ -89,6 +113,7 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
     stream = EventStream(request)
     await stream.open()
     last: dict[str, Any] = {}
+    known: dict[str, dict[str, Any]] = {}  # the job structs this feed last showed, by id
     seen = ctx.changes.generation
     loop = asyncio.get_running_loop()
     ps_at = 0.0
@@ -98,7 +123,7 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
             if job:
                 with_ps = started - ps_at >= PS_INTERVAL
                 try:
-                    parts = await _job_parts(ctx, viewer, job, with_ps)
+                    parts = await _job_parts(ctx, viewer, job, with_ps, known)
                     if "ps" in parts:
                         ps_at = started
                 except RelayFault as fault:
@@ -108,7 +133,7 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
                     await stream.send("job", {"parts": parts})
                     last["job"] = parts
             else:
-                view = await _jobs_view(ctx, viewer, state, all_jobs)
+                view = await _jobs_view(ctx, viewer, state, all_jobs, known)
                 payload = {
                     "rows": ctx.render_str("_jobrows.html", **view),
                     "filters": ctx.render_str("_filters.html", **view),

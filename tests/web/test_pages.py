@@ -370,3 +370,47 @@ def test_event_stream_pushes_job_rows_as_they_change(env: Any) -> None:
             resp.close()
 
     asyncio.run(main())
+
+
+def test_live_job_page_keeps_ad_fields_an_update_lacks(env: Any) -> None:
+    """A struct made from the daemon's report alone has no submit time, executable or directory;
+    the live job page keeps showing them instead of blanking them."""
+    async def main() -> None:
+        async with env.serve() as w:
+            job = await _submit(w, env, env.alice)
+            alice = await w.login(env.alice)
+            real_status = w.core.status
+            daemon_only = asyncio.Event()
+
+            async def status(caller: Any, jid: str) -> dict[str, Any]:
+                data = dict(await real_status(caller, jid))
+                if daemon_only.is_set():
+                    for key in ("submitted", "cmd", "iwd"):
+                        data.pop(key, None)
+                return data
+
+            w.core.status = status  # type: ignore[method-assign]
+            resp = await w.client.get(f"/events/{job}", headers={"Cookie": f"jobmon_session={alice}"})
+            first = await _next_event(resp, "job")
+            assert "/bin/sleep" in first and "Submitted" in first
+            daemon_only.set()
+            await w.core.hold(env.ident(env.alice), job, "test")
+            w.app[CTX_KEY].changes_bump_soon()
+            while True:
+                data = await _next_event(resp, "job")
+                if "state-held" in data:
+                    break
+            assert "/bin/sleep" in data and "Submitted" in data and "iwd-" in data
+            resp.close()
+
+    asyncio.run(main())
+
+
+def test_keep_known_fills_only_missing_ad_fields_of_the_same_job() -> None:
+    from relay.web.jobs import keep_known
+
+    before = {"id": "1.0", "cmd": "/bin/sleep", "iwd": "/w", "submitted": 10.0, "state": "waiting", "host": "a"}
+    merged = keep_known({"id": "1.0", "cmd": None, "state": "held", "host": None}, before)
+    assert merged["cmd"] == "/bin/sleep" and merged["iwd"] == "/w" and merged["submitted"] == 10.0
+    assert merged["state"] == "held" and merged["host"] is None  # live fields come from the update
+    assert keep_known({"id": "2.0"}, before) == {"id": "2.0"}
