@@ -173,7 +173,8 @@ async def _returned_tail(data: dict[str, Any], files: list[dict[str, Any]], path
     file = Path(str(data["iwd"])) / name
 
     def tail() -> tuple[str, int]:
-        with open(file, "rb") as fh:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # listed as a regular file
+        with open(fd, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
             start = max(0, size - TAIL_BYTES)
             fh.seek(start)
