@@ -15,6 +15,7 @@ from typing import Any
 from jobmon.errors import JobmonError
 from relay.config import load_config
 from relay.server import serve
+from relay.statedir import private_umask
 
 _FLAGS = ("listen", "state_dir", "host_cert", "host_key", "ca_file", "ca_dir", "access_file", "public_url",
           "log_level")
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                                  if k not in ("config", "pool", "pool_dir") and v is not None}
     try:
         config = load_config(args.config, overrides)
+        private_umask()  # before the pool opens its job table (serve sets it too)
         pool = None
         if args.pool == "local":
             from jobmon.pools.local import LocalPool

@@ -33,6 +33,7 @@ from relay.limits import JobConcurrency, RateLimiter
 from relay.ownership import Ownership
 from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
+from relay.statedir import secure_state_dir
 from relay.watcher import EndWatcher
 
 log = logging.getLogger("relay.core")
@@ -44,8 +45,7 @@ class CoreBase:
     def __init__(self, config: RelayConfig, pool: Pool | None = None) -> None:
         self.config = config
         self.pool = pool
-        state = config.state_path
-        state.mkdir(parents=True, exist_ok=True)
+        state = secure_state_dir(config.state_path)
         self.access = AccessControl(config.access_file or None, config.admins)
         self.ownership = Ownership(config.ownership)
         self.audit_log = AuditLog(state / "audit.sqlite")

@@ -3,7 +3,9 @@
 Every key, with its default (``relay.toml``)::
 
     listen = "0.0.0.0:8443"        # host:port of the one HTTPS port
-    state_dir = "~/.local/state/jobmon-relay"  # relay.key, audit.sqlite, credentials.sqlite
+    state_dir = "~/.local/state/jobmon-relay"  # relay.key, audit.sqlite, credentials.sqlite;
+                                   #   kept 0700 (narrowed at start if group/others could
+                                   #   enter it), the relay runs with umask 077
     host_cert = ""                 # PEM host certificate (chain allowed); "" = <state_dir>/hostcert.pem
     host_key = ""                  # PEM key; "" = <state_dir>/hostkey.pem
     ca_file = ""                   # PEM bundle of trusted CAs

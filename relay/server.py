@@ -23,6 +23,7 @@ from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import RelayFault
 from relay.slowclients import HeaderDeadlineRunner
+from relay.statedir import private_umask
 from relay.tls import server_context
 
 log = logging.getLogger("relay.server")
@@ -106,7 +107,9 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
 
 
 def serve(config: RelayConfig, pool: Pool | None) -> None:
-    """Blocking entry point for ``jobmon relay``."""
+    """Blocking entry point for ``jobmon relay``. Sets the process umask to 077 first:
+    the relay's files (audit log, credentials, the pool's job table) are owner-only."""
+    private_umask()
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(run(config, pool))

@@ -29,6 +29,7 @@ def main(argv: list[str]) -> int:
         return 2
     status, stdin, stdout, stderr = argv[:4]
     cmd = argv[5:]
+    os.umask(0o022)  # the job's umask, as under HTCondor's starter, not its parent's (a relay runs with 077)
     try:
         with open(stdin, "rb") as fin, open(stdout, "ab") as fout, open(stderr, "ab") as ferr:
             proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=ferr)
