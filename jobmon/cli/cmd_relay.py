@@ -76,6 +76,9 @@ def run(ctx: Context) -> int:
         logging.getLogger().setLevel(logging.DEBUG)
     else:
         logging.getLogger().setLevel(logging.INFO)
+    from relay.statedir import private_umask
+
+    private_umask()  # before the pool opens its database: relay state is owner-only
     config, job_ca = relay_config(ctx)
     pool = make_pool(ctx, config, job_ca)
     record = write_relay_record(ctx.settings.state_dir, config.url, os.getpid(), pool=pool.kind)

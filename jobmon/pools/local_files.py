@@ -67,6 +67,7 @@ def transfer_output(ad: Mapping[str, Any], sandbox: Path, before: Snapshot) -> l
         if dest != "/dev/null" and (sandbox / name).exists():
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(sandbox / name, dest)
+            os.chmod(dest, 0o644)  # as HTCondor returns them, whatever the relay's umask (077)
     listed = output_paths(ad)
     copied: list[str] = []
     if listed:
@@ -136,6 +137,8 @@ def log_event(ad: Mapping[str, Any], code: int, text: str, details: Sequence[str
     except OSError:
         return  # the log is a courtesy; a missing directory must not break the job
     try:
+        if os.fstat(fd).st_size == 0:
+            os.fchmod(fd, 0o644)  # a new log: readable as HTCondor's are, whatever the relay's umask
         os.write(fd, data)
     finally:
         os.close(fd)

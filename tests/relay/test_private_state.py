@@ -14,8 +14,6 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from relay.statedir import secure_state_dir
 
 ROOT = Path(__file__).parents[2]
@@ -82,7 +80,7 @@ def test_relay_process_files_are_private_and_job_outputs_normal(pki: Any, tmp_pa
             "executable = /bin/sh\n"
             "arguments = \"-c 'umask > umask.txt; echo data > made.txt; echo out'\"\n"
             f"environment = \"JOBMON_CA_FILE={pki.ca_file}\"\n"
-            "output = out.txt\nqueue\n", {"iwd": str(iwd)})
+            "output = out.txt\nlog = job.log\nqueue\n", {"iwd": str(iwd)})
         job = f"{sub['cluster']}.0"
         pause = threading.Event()
         for _ in range(1200):  # until the pool has seen the end and returned the files
@@ -107,6 +105,5 @@ def test_relay_process_files_are_private_and_job_outputs_normal(pki: Any, tmp_pa
         assert _mode(path) & 0o077 == 0, f"{path} is {oct(_mode(path))}"
     assert (iwd / "umask.txt").read_text().strip() == "0022"  # the job did not inherit the relay's 077
     assert _mode(iwd / "made.txt") == 0o644
-    if _mode(iwd / "out.txt") != 0o644:
-        pytest.xfail("LocalPool copies the job's stdout to the iwd with shutil.copyfile in the relay's process, "
-                     f"so it gets the relay's umask ({oct(_mode(iwd / 'out.txt'))}); jobmon/pools/local_files.py")
+    assert _mode(iwd / "out.txt") == 0o644  # stdout copied back keeps the job's mode, not the relay's umask
+    assert _mode(iwd / "job.log") == 0o644  # the user log is readable as HTCondor's are
