@@ -10,14 +10,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).parents[2]
 
 
 def test_wrapper_daemon_round_trip(relay: Any, fake_pool: Any, pki: Any, tmp_path: Path) -> None:
-    if not (ROOT / "jobmon_wrapper" / "daemon.py").exists():
-        pytest.skip("jobmon_wrapper/daemon.py not there yet")
     fake_pool.add(21, 0, owner_dn=pki.alice.dn)
     alice = relay.client(pki.alice)
     token = alice.jobmon.issueCredential({"cluster": 21})["token"]
