@@ -60,7 +60,7 @@ def returned_files(ad: Mapping[str, Any]) -> list[dict[str, Any]]:
         since = next((float(v) for k in ("JobCurrentStartDate", "JobStartDate", "QDate")
                       if isinstance(v := ad.get(k), (int, float)) and not isinstance(v, bool) and v > 0), None)
         if since is not None:
-            names += [n for n in _changed_since(iwd, since - 1.0) if n not in names]
+            names += [n for n in _changed_since(iwd, since) if n not in names]
     return existing(iwd, names)
 
 
