@@ -30,12 +30,8 @@ def main(argv: list) -> int:
     if how not in ("exit", "evict"):
         hookutil.note(PROG, "expected 'exit' or 'evict' as argument, got %r; reporting 'unknown'" % how)
         how = "unknown"
-    try:
-        ad = hookutil.read_stdin_ad()
-    except hookutil.MalformedAd as e:
-        hookutil.note(PROG, "ignoring malformed job ad: %s" % e)
-        return 0
-    if not hookutil.enabled(ad):
+    ad = hookutil.monitored_job_ad(PROG)
+    if ad is None:
         return 0
     report = {"kind": "exit", "reason": how, "time": time.time(), "resources": hookutil.resources(ad)}
     if how == "exit":

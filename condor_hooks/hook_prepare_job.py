@@ -29,12 +29,8 @@ def _quote(text: str) -> str:
 
 
 def main() -> int:
-    try:
-        ad = hookutil.read_stdin_ad()
-    except hookutil.MalformedAd as e:
-        hookutil.note(PROG, "ignoring malformed job ad: %s" % e)
-        return 0
-    if not hookutil.enabled(ad):
+    ad = hookutil.monitored_job_ad(PROG)
+    if ad is None:
         return 0
     lines = ["JobMonNodePrepared = true"]
     scratch = os.environ.get("_CONDOR_SCRATCH_DIR") or os.getcwd()

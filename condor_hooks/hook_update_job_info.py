@@ -22,12 +22,8 @@ PROG = "jobmon hook_update_job_info"
 
 
 def main() -> int:
-    try:
-        ad = hookutil.read_stdin_ad()
-    except hookutil.MalformedAd as e:
-        hookutil.note(PROG, "ignoring malformed job ad: %s" % e)
-        return 0
-    if not hookutil.enabled(ad):
+    ad = hookutil.monitored_job_ad(PROG)
+    if ad is None:
         return 0
     report = {
         "kind": "update",

@@ -99,6 +99,17 @@ def read_stdin_ad() -> Dict[str, Any]:
     return parse_old_ad(text)
 
 
+def monitored_job_ad(prog: str) -> Optional[Dict[str, Any]]:
+    """The job ad HTCondor wrote on stdin, or None when there is nothing for a hook to do:
+    a malformed ad (one line on stderr; hooks never fail a job over it) or a job without JobMon."""
+    try:
+        ad = read_stdin_ad()
+    except MalformedAd as e:
+        note(prog, "ignoring malformed job ad: %s" % e)
+        return None
+    return ad if enabled(ad) else None
+
+
 def note(prog: str, message: str) -> None:
     """One line on stderr (the starter logs hook stderr in StarterLog)."""
     try:
