@@ -8,20 +8,10 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
-
-def _wait_for(pred: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
+from jmtest.waiting import wait_for as _wait_for
 
 PAYLOAD = ("echo started; echo 'Processed event 5 of 10'; echo err-line >&2; "
            "while [ ! -e stop ]; do sleep 0.05; done; exit 3")

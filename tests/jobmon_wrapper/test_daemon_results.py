@@ -5,24 +5,16 @@ relay does not take results on the poll, retried once on a fresh connection."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from jmtest.waiting import wait_for as _wait_for
 
 HOLD = "while [ ! -e stop ]; do sleep 0.05; done"
 
 
-def _wait_for(pred: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

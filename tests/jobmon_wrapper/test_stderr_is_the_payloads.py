@@ -7,12 +7,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jmtest.waiting import wait_for as _wait_for
 
 # Writes on both streams, waits for the test to say "stop", writes more, exits 4.
 PAYLOAD = ("echo out-1; echo err-1 >&2; printf 'no-newline' >&2; "
@@ -20,14 +20,6 @@ PAYLOAD = ("echo out-1; echo err-1 >&2; printf 'no-newline' >&2; "
            "echo err-2 >&2; echo out-2; exit 4")
 
 
-def _wait_for(pred: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

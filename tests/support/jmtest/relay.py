@@ -27,16 +27,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from jmtest.waiting import wait_for  # noqa: F401  (re-exported for the tests)
 
 from jobmon.client import Client, make_ssl_context
 from jobmon.demo import RelayProcess
 from jobmon.demo import start_relay as _start
-
-T = TypeVar("T")
 
 #: quick heartbeats so progress and liveness show up fast in tests
 TEST_CONFIG = {"heartbeat": 1.0, "poll_wait": 10.0}
@@ -104,13 +103,3 @@ def client(relay: RelayProcess, cred: Any, ca_file: Path, timeout: float = 60.0)
     return Client(relay.url, make_ssl_context(cred.cert_path, cred.key_path, ca_file, None), timeout)
 
 
-def wait_for(pred: Callable[[], T], timeout: float = 30.0, what: str = "condition",
-             interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
