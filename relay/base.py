@@ -28,12 +28,14 @@ from relay.config import RelayConfig
 from relay.credentials import CredentialStore
 from relay.faults import Fault, RelayFault
 from relay.identity import Authenticator, Identity
+from relay.job_trust import JobTrust
 from relay.jobs import PROJECTION, ad_id, job_struct, owner_dn
 from relay.limits import JobConcurrency, RateLimiter
 from relay.ownership import Ownership
 from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
 from relay.statedir import secure_state_dir
+from relay.tls_refusals import HandshakeRefusals, problem_text, sinful_host
 from relay.watcher import EndWatcher
 
 log = logging.getLogger("relay.core")
@@ -69,6 +71,10 @@ class CoreBase:
         self.inflight = 0  # XML-RPC requests being handled (app.py counts them)
         self.node_reports: dict[str, dict[str, Any]] = {}
         self.watcher = EndWatcher(self, config.pool_check_interval)
+        #: what jobs need to verify this relay (server.py works it out once the URL is known)
+        self.job_trust = JobTrust("", "not worked out (no HTTPS server)")
+        #: handshakes in which a client refused our certificate (tls.py records them)
+        self.tls_refusals = HandshakeRefusals()
         self._watch_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------
@@ -266,7 +272,13 @@ class CoreBase:
 
     def struct(self, ad: Any | None, daemon: Daemon | None) -> dict[str, Any]:
         job = daemon.job if daemon is not None else (ad_id(ad) if ad is not None else None)
-        out = job_struct(ad, daemon, self.registry.connected(job) if job else False)
+        connected = self.registry.connected(job) if job else False
+        out = job_struct(ad, daemon, connected)
+        if not connected and ad is not None and out.get("state") == "running":
+            since = float(ad.get("JobCurrentStartDate", 0) or 0) - 5.0
+            refusal = self.tls_refusals.recent(sinful_host(ad.get("StartdIpAddr")), since)
+            if refusal is not None:
+                out["monitor_problem"] = problem_text(refusal)
         node = self.node_reports.get(job) if job else None
         if node is not None and "resources" not in out and isinstance(node.get("resources"), dict):
             out["resources"] = node["resources"]

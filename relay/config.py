@@ -10,6 +10,10 @@ Every key, with its default (``relay.toml``)::
     host_key = ""                  # PEM key; "" = <state_dir>/hostkey.pem
     ca_file = ""                   # PEM bundle of trusted CAs
     ca_dir = ""                    # hashed CA directory (X509_CERT_DIR); "" = $X509_CERT_DIR if set
+    job_ca_file = ""               # CA bundle every job gets (jobmon-ca.pem) to verify the relay;
+                                   #   "" = automatic: nothing when the relay's certificate chains to
+                                   #   the system store or the grid CA directory, else the CA
+                                   #   certificates of its chain; "none" = never (relay/job_trust.py)
     access_file = ""               # Clarens INI access file; "" = every authenticated DN may call
                                    #   every method (ownership still applies)
     admins = []                    # admin DNs (prefix match on RDN boundaries); group "admins"
@@ -83,6 +87,7 @@ class RelayConfig:
     host_key: str = ""
     ca_file: str = ""
     ca_dir: str = ""
+    job_ca_file: str = ""
     access_file: str = ""
     admins: tuple[str, ...] = ()
     ownership: tuple[OwnershipRule, ...] = ()

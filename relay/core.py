@@ -328,7 +328,14 @@ class RelayCore(DaemonCore):
         token, claims = self.credentials.issue(caller.dn, cluster)
         self.audit(caller, "jobmon.issueCredential", job=str(cluster) if cluster is not None else None,
                    note=f"id={claims.tid}")
-        return {"token": token, "id": claims.tid, "expires": claims.exp}
+        out: dict[str, Any] = {"token": token, "id": claims.tid, "expires": claims.exp}
+        if self.job_trust.pem:
+            out["ca_pem"] = self.job_trust.pem  # public: the CA jobs need to verify this relay
+        return out
+
+    async def job_trust_info(self, caller: Identity) -> dict[str, Any]:
+        """What a job of this relay must carry to verify it: ``{ca_pem, reason}`` (ca_pem "" = nothing)."""
+        return {"ca_pem": self.job_trust.pem, "reason": self.job_trust.reason}
 
     async def bind_credential(self, caller: Identity, cred_id: str, cluster: int) -> bool:
         if isinstance(cluster, bool) or not isinstance(cluster, int):

@@ -15,7 +15,7 @@ PROJECTION = (
     "HoldReason", "QDate", "JobStartDate", "JobCurrentStartDate", "CompletionDate",
     "EnteredCurrentStatus", "Cmd", "Args", "Arguments", "Iwd", "JobMonRelay", "JobMonEnabled",
     "JobMonCredentialId", "NotifyUser", "Out", "Err", "UserLog", "TransferOutput",
-    "ShouldTransferFiles",
+    "ShouldTransferFiles", "StartdIpAddr",
 )
 
 

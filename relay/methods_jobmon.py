@@ -101,9 +101,16 @@ async def audit(ctx: Ctx, filt: dict[str, Any] | None = None) -> Any:
 
 
 @method("jobmon.issueCredential", "struct struct?", "user",
-        "A per-job credential bound to your DN (options.cluster binds it now): {token, id, expires}.")
+        "A per-job credential bound to your DN (options.cluster binds it now): {token, id, expires, "
+        "ca_pem?}; ca_pem is the CA bundle jobs need to verify this relay, when they need one.")
 async def issue_credential(ctx: Ctx, options: dict[str, Any] | None = None) -> Any:
     return await ctx.core.issue_credential(ctx.caller, options or {})
+
+
+@method("jobmon.jobTrust", "struct", "user",
+        "What a job must carry to verify this relay: {ca_pem, reason}; ca_pem is '' when nothing travels.")
+async def job_trust(ctx: Ctx) -> Any:
+    return await ctx.core.job_trust_info(ctx.caller)
 
 
 @method("jobmon.bindCredential", "boolean string int", "user", "Bind your credential to a cluster.")

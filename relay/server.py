@@ -22,9 +22,10 @@ from relay.app import build_app
 from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import RelayFault
+from relay.job_trust import JobTrust, job_trust
 from relay.slowclients import HeaderDeadlineRunner
 from relay.statedir import private_umask
-from relay.tls import server_context
+from relay.tls import REFUSALS_ATTR, server_context
 
 log = logging.getLogger("relay.server")
 
@@ -44,6 +45,16 @@ def make_ssl(config: RelayConfig) -> Any:
         raise ConfigError(f"cannot load host certificate {config.cert_path} / key {config.key_path}: {exc}") from None
 
 
+def work_out_job_trust(config: RelayConfig) -> JobTrust:
+    """What every job must carry to verify this relay (relay/job_trust.py), logged once."""
+    trust = job_trust(config.url, config.cert_path, config.key_path, config.ca_file, config.ca_dir,
+                      config.job_ca_file)
+    log.info("jobs and the relay's certificate: %s", trust.reason)
+    if trust.problem:
+        log.warning("%s", trust.problem)
+    return trust
+
+
 def install_submit_preparer(core: RelayCore) -> None:
     """Wrap descriptions submitted through the relay (web form, plain clients) with the
     jobmon wrapper and a fresh per-job credential, using ``jobmon.submit.preparer``."""
@@ -57,7 +68,8 @@ def install_submit_preparer(core: RelayCore) -> None:
         token, claims = core.credentials.issue(dn)
         return token, claims.tid
 
-    core.submit_preparer = make_submit_preparer(core.config.url, core.config.state_path, issue=issue)
+    core.submit_preparer = make_submit_preparer(core.config.url, core.config.state_path, issue=issue,
+                                                ca_pem=core.job_trust.pem)
 
 
 async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any] | None = None,
@@ -65,6 +77,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     """Serve until ``stop`` is set (or a signal arrives); ``ready`` gets ``(host, port, core)``."""
     ssl_ctx = make_ssl(config)
     core = RelayCore(config, pool)
+    setattr(ssl_ctx, REFUSALS_ATTR, core.tls_refusals)  # noqa: B010 - an attribute SSLContext lacks
     app = build_app(core, config)
     runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
                            handle_signals=False, shutdown_timeout=5.0)
@@ -83,6 +96,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     if config.port == 0:  # an ephemeral port (tests): the URL jobs are given must name the real one
         config = dataclasses.replace(config, listen=f"{config.host}:{port}")
         core.config = config
+    core.job_trust = work_out_job_trust(config)
     install_submit_preparer(core)
     log.info("effective configuration: %s", json.dumps(config.effective(), default=str, sort_keys=True))
     log.info("JobMon relay %s serving https://%s:%s/clarens (public URL %s)", core.version, host, port, config.url)

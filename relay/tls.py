@@ -29,7 +29,10 @@ Refusals must reach the client with their reason. asyncio's SSL protocol
 OpenSSL queued, so clients would only see "EOF". :func:`install_alert_flush`
 wraps ``SSLProtocol._on_handshake_complete`` to log the refusal and flush the
 pending alert first; clients then see e.g. ``sslv3 alert certificate
-expired`` / ``tlsv1 alert unknown ca``. The wrapper only adds work on the
+expired`` / ``tlsv1 alert unknown ca``. The same hook notes handshakes the
+*client* refused (a daemon that cannot verify the relay) in the context's
+:class:`relay.tls_refusals.HandshakeRefusals`, so job lists can say why a
+daemon never connected. The wrapper only adds work on the
 failure path and falls back to the original behaviour on any error.
 
 Memory: asyncio's SSL protocol gives every connection a 256 KiB read buffer
@@ -69,6 +72,8 @@ _LEGACY_CNS = ("proxy", "limited proxy")
 
 
 _flush_installed = False
+#: attribute of the server SSLContext holding its relay.tls_refusals.HandshakeRefusals
+REFUSALS_ATTR = "jobmon_refusals"
 SSL_READ_BUFFER = 4 * 1024
 
 
@@ -94,6 +99,10 @@ def install_alert_flush() -> None:
                 peer = transport.get_extra_info("peername") if transport is not None else None
                 reason = getattr(handshake_exc, "verify_message", None) or getattr(handshake_exc, "reason", None)
                 log.warning("TLS handshake from %s refused: %s", peer, reason or handshake_exc)
+                refusals = getattr(getattr(self, "_sslcontext", None), REFUSALS_ATTR, None)
+                if refusals is not None and isinstance(peer, tuple) and peer:
+                    host = str(peer[0]).removeprefix("::ffff:")
+                    refusals.record(host, getattr(handshake_exc, "reason", None))
                 self._process_outgoing()
             except Exception:  # noqa: BLE001 - best effort: never worse than asyncio's own path
                 log.debug("could not flush the TLS alert to %s", peer, exc_info=True)
