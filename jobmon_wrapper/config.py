@@ -216,9 +216,18 @@ def load(argv: List[str], environ: Optional[Mapping[str, str]] = None,
     return cfg
 
 
-def command_env(environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
-    """The environment for commands the daemon runs: the job's, with a usable PATH."""
+def command_env(environ: Optional[Mapping[str, str]] = None,
+                job_id: Optional[str] = None) -> Dict[str, str]:
+    """The environment for commands the daemon runs: the job's, with a usable PATH and,
+    when known, ``JOBMON_JOB_ID`` (the payload's own environment is never changed).
+
+    >>> env = command_env({"A": "1"}, "12.3")
+    >>> env["A"], env["PATH"], env["JOBMON_JOB_ID"]
+    ('1', '/usr/local/bin:/usr/bin:/bin', '12.3')
+    """
     env = dict(os.environ if environ is None else environ)
     if not env.get("PATH"):
         env["PATH"] = DEFAULT_PATH
+    if job_id:
+        env["JOBMON_JOB_ID"] = job_id
     return env

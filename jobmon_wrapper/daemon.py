@@ -31,7 +31,13 @@ from jobmon_wrapper import log, protocol
 from jobmon_wrapper.config import Config
 from jobmon_wrapper.faults import NOT_REGISTERED, SHUTTING_DOWN
 from jobmon_wrapper.progress import Progress
-from jobmon_wrapper.transport import ContextSource, RelayClient, basic_auth, read_credential
+from jobmon_wrapper.transport import (
+    ContextSource,
+    RelayClient,
+    basic_auth,
+    read_credential,
+    tls_failure,
+)
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 60.0
@@ -85,7 +91,7 @@ class Daemon(object):
         self.cfg = cfg
         self.job = job or cfg.job_id or "%s:%d" % (os.uname()[1], os.getpid())
         self.progress = progress
-        self.ctx = protocol.Context(cfg.sandbox, os.getpid(), payload_pid, cfg.allow_shell)
+        self.ctx = protocol.Context(cfg.sandbox, os.getpid(), payload_pid, cfg.allow_shell, self.job)
         self.info = protocol.register_info(self.job, cfg.sandbox, payload_pid, start_time,
                                            cfg.argv, cfg.user)
         context = None
@@ -230,9 +236,14 @@ class Daemon(object):
                             % ("register" if session is None else "poll", fault.faultCode,
                                fault.faultString), key="poll-fault-%s" % fault.faultCode)
             except Exception as exc:  # noqa: BLE001 - loop boundary: never reach the payload
-                log.say("relay %s not reachable (%s: %s); retrying with backoff"
-                        % (self.cfg.relay, type(exc).__name__, exc),
-                        key="poll-%s" % type(exc).__name__)
+                tls = tls_failure(exc, self.cfg.ca_file, self.cfg.ca_dir)
+                if tls is not None:
+                    log.say("relay %s: %s; retrying with backoff" % (self.cfg.relay, tls),
+                            key="poll-tls-%s" % getattr(exc, "verify_code", ""))
+                else:
+                    log.say("relay %s not reachable (%s: %s); retrying with backoff"
+                            % (self.cfg.relay, type(exc).__name__, exc),
+                            key="poll-%s" % type(exc).__name__)
             self.stopping.wait(backoff.next())
 
     def _poll(self, session: str) -> Any:

@@ -55,7 +55,7 @@ class Running(object):
 
 
 def run_exec(box: Sandbox, args: Mapping[str, Any], allow_shell: bool = True,
-             register: Optional[Any] = None) -> Dict[str, Any]:
+             register: Optional[Any] = None, job_id: Optional[str] = None) -> Dict[str, Any]:
     """Run an argv (or a shell line) in the sandbox with timeout and output cap."""
     argv = args.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
@@ -75,7 +75,7 @@ def run_exec(box: Sandbox, args: Mapping[str, Any], allow_shell: bool = True,
         raise OpFault(NO_SUCH_FILE, "%s: no such directory" % cwd_arg)
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=config.command_env(),
+        proc = subprocess.Popen(argv, cwd=cwd, env=config.command_env(job_id=job_id),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
     except OSError as exc:

@@ -26,8 +26,9 @@ class Context(object):
     """What the operations need to know about the job they serve."""
 
     def __init__(self, sandbox: str, wrapper_pid: int, payload_pid: Optional[int] = None,
-                 allow_shell: bool = True) -> None:
+                 allow_shell: bool = True, job_id: Optional[str] = None) -> None:
         self.box = Sandbox(sandbox)
+        self.job_id = job_id
         self.wrapper_pid = wrapper_pid
         self.payload_pid = payload_pid
         self.allow_shell = allow_shell
@@ -63,7 +64,7 @@ def handle(ctx: Context, request: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         if op == "exec":
             try:
                 return ops.run_exec(ctx.box, args, ctx.allow_shell,
-                                    register=lambda r: ctx.track(rid, r))
+                                    register=lambda r: ctx.track(rid, r), job_id=ctx.job_id)
             finally:
                 ctx.untrack(rid)
         if op == "read":

@@ -2,7 +2,12 @@
 
 * The relay's certificate is verified against a CA file (``--ca-file``,
   ``JOBMON_CA_FILE`` or ``jobmon-ca.pem`` shipped in the sandbox) and/or the
-  hashed CA directory ``X509_CERT_DIR``; with neither, the system's defaults.
+  hashed CA directory ``X509_CERT_DIR``; with neither, the system's defaults
+  plus the grid CA directory ``/etc/grid-security/certificates`` when the
+  node has one (the relay decides what to ship on the same terms,
+  relay/job_trust.py).
+* A failed verification is logged with OpenSSL's reason (unknown CA, host
+  name mismatch, expired) and what was trusted: :func:`tls_failure`.
 * The job proves who it is with the per-job credential (HTTP Basic
   ``jobmon-job:<token>``) and/or a client certificate (``X509_USER_PROXY``,
   or ``--certfile``/``--keyfile`` in attach mode).
@@ -16,6 +21,7 @@ import xmlrpc.client
 from typing import Any, List, Optional, Tuple, Union
 
 CREDENTIAL_USER = "jobmon-job"
+GRID_CA_DIR = "/etc/grid-security/certificates"
 
 
 def make_context(ca_file: Optional[str] = None, ca_dir: Optional[str] = None,
@@ -28,6 +34,8 @@ def make_context(ca_file: Optional[str] = None, ca_dir: Optional[str] = None,
         ctx.load_verify_locations(cafile=ca_file, capath=ca_dir)
     else:
         ctx.load_default_certs()
+        if os.path.isdir(GRID_CA_DIR):
+            ctx.load_verify_locations(capath=GRID_CA_DIR)
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file or cert_file)
     return ctx
@@ -61,6 +69,30 @@ class ContextSource(object):
             self._ctx = make_context(*self.args)
             self._sig = sig
         return self._ctx
+
+
+def trusted_text(ca_file: Optional[str], ca_dir: Optional[str]) -> str:
+    """What the daemon trusts for the relay, for log lines."""
+    parts = [p for p in (ca_file, ca_dir) if p]
+    if parts:
+        return " and ".join(parts)
+    extra = " and " + GRID_CA_DIR if os.path.isdir(GRID_CA_DIR) else ""
+    return "the system trust store" + extra + " (no jobmon-ca.pem was shipped)"
+
+
+def tls_failure(exc: BaseException, ca_file: Optional[str], ca_dir: Optional[str]) -> Optional[str]:
+    """A log line for a certificate verification failure, or None for any other error."""
+    verify_error = getattr(ssl, "SSLCertVerificationError", None)  # 3.7+
+    if verify_error is not None and isinstance(exc, verify_error):
+        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+    elif isinstance(exc, ssl.CertificateError):  # 3.6: host name mismatch
+        reason = str(exc)
+    elif isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) == "CERTIFICATE_VERIFY_FAILED":
+        reason = str(exc)  # 3.6: OpenSSL's message is in the text
+    else:
+        return None
+    return ("cannot verify the relay's certificate: %s (trusted: %s)"
+            % (reason, trusted_text(ca_file, ca_dir)))
 
 
 def read_credential(path: Optional[str]) -> Optional[str]:
