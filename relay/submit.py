@@ -72,7 +72,9 @@ def check_iwd(core: RelayCore, iwd: str) -> str:
     if not allowed:
         where = ", ".join(str(r) for r in roots)
         raise RelayFault(Fault.BAD_PARAMS, f"options.iwd {iwd} is not allowed: a job's directory must lie under "
-                         f"one of {where} (the relay's submit_roots) and outside its state directory")
+                         f"one of {where} (the relay's submit_roots) and outside its state directory; "
+                         f"start the relay with `--submit-root DIR` (repeatable) or set submit_roots "
+                         f"in its config to allow another directory")
     if not real.is_dir():
         raise RelayFault(Fault.BAD_PARAMS, f"options.iwd {iwd} is not a directory on the relay host")
     if not os.access(real, os.R_OK | os.W_OK | os.X_OK):

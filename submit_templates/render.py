@@ -71,6 +71,8 @@ _WRAPPER_FIELDS = [
        "a jobmon.cred file from `jobmon.issueCredential`; transferred with the job"),
     _f("credential_id", "Credential id", "text", "", False, "recorded as JobMonCredentialId (never the secret)"),
     _f("owner_dn", "Owner DN", "text", "", False, "the submitter's certificate subject, recorded as JobMonOwnerDN"),
+    _f("ca_file", "Relay CA bundle", "path", "", False,
+       "jobmon-ca.pem: the CA jobs need to verify the relay (`jobmon.jobTrust`); transferred with the job"),
 ]
 
 _RESOURCE_FIELDS = [
@@ -125,6 +127,7 @@ _FIELDS: dict[str, list[TemplateField]] = {
         _f("credential_file", "Per-job credential file", "path", ""),
         _f("credential_id", "Credential id", "text", ""),
         _f("owner_dn", "Owner DN", "text", ""),
+        _f("ca_file", "Relay CA bundle", "path", "", False, "jobmon-ca.pem, transferred with the job"),
         _f("require_jobmon_node", "Only nodes with JobMon", "bool", "true",
            help="needed: on JobMon nodes the USER_JOB_WRAPPER watches the job"),
     ],
@@ -370,9 +373,16 @@ def _wrapper_options(v: dict[str, Any]) -> list[str]:
     return opts
 
 
+def _trust_files(v: dict[str, Any]) -> list[str]:
+    """The per-job credential and the relay's CA bundle, when given: they travel with the job."""
+    return [v[k] for k in ("credential_file", "ca_file") if v.get(k)]
+
+
 def _context(name: str, v: dict[str, Any]) -> dict[str, Any]:
     _wrapper_context(v)
-    if name == "wrapped":
+    if name == "include":
+        v["transfer_inputs"] = _trust_files(v)
+    elif name == "wrapped":
         exe = v["executable"]
         inputs = list(v["input_files"])
         if v["transfer_executable"]:
@@ -380,8 +390,7 @@ def _context(name: str, v: dict[str, Any]) -> dict[str, Any]:
             inputs.insert(0, exe)
         else:
             payload = exe
-        if v["credential_file"]:
-            inputs.append(v["credential_file"])
+        inputs += _trust_files(v)
         v["wrapper_argv"] = [*_wrapper_options(v), "--", payload, *v["arguments"]]
         v["transfer_inputs"] = inputs
         if v["count"] < 1:
@@ -397,8 +406,7 @@ def _context(name: str, v: dict[str, Any]) -> dict[str, Any]:
             *v["extra_arguments"],
         ]
         inputs = [v["executable"], v["input_events"], v["calibration_file"], v["control_file"]]
-        if v["credential_file"]:
-            inputs.append(v["credential_file"])
+        inputs += _trust_files(v)
         v["wrapper_argv"] = [*_wrapper_options(v), "--", "./" + base(v["executable"]), *args]
         v["transfer_inputs"] = inputs
     return v

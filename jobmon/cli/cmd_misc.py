@@ -26,8 +26,26 @@ def run_template(ctx: Context) -> int:
         if not sep or not key:
             raise UsageError(f"--set {item!r}: use KEY=VALUE")
         values[key.strip()] = value
+    if getattr(a, "credential", False):
+        values.update(_issue_for_template(ctx, values))
     ctx.out.write(templates.render(a.name, values))
     return 0
+
+
+def _issue_for_template(ctx: Context, given: dict[str, str]) -> dict[str, str]:
+    """A per-job credential (and the relay's CA when jobs need it) for a file submitted with
+    condor_submit: written under the state dir like `jobmon submit` does; the values to fill."""
+    from jobmon.submit.credentials import write_ca_bundle, write_credential
+
+    client = ctx.client()
+    me = client.whoami()
+    cred = client.call("jobmon.issueCredential", {})
+    out = {"credential_file": str(write_credential(ctx.settings.state_dir, str(cred["id"]), str(cred["token"]))),
+           "credential_id": str(cred["id"]), "owner_dn": str(me.get("dn", ""))}
+    if cred.get("ca_pem"):
+        out["ca_file"] = str(write_ca_bundle(ctx.settings.state_dir, str(cred["id"]), str(cred["ca_pem"])))
+    out.setdefault("relay_url", client.url)
+    return {k: v for k, v in out.items() if not given.get(k)}
 
 
 def run_wrapper_path(ctx: Context) -> int:

@@ -60,7 +60,9 @@ def job_table(jobs: list[dict[str, Any]]) -> Any:
     rows = []
     for j in jobs:
         state = str(j.get("state", "?"))
-        if state == "running" and j.get("connected") is False:
+        if state == "running" and j.get("monitor_problem"):
+            state = "running!"
+        elif state == "running" and j.get("connected") is False:
             state = "running*"
         rows.append((str(j.get("id")), str(j.get("owner", "-")), state, fmt_time(j.get("submitted")),
                      _runtime(j), str(j.get("host", "-")), _progress(j), exit_text(j),
@@ -123,12 +125,21 @@ def _summary(ctx: Context, jobs: list[dict[str, Any]]) -> None:
         counts[str(j.get("state"))] = counts.get(str(j.get("state")), 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     ctx.print(f"{len(jobs)} job(s){': ' + parts if parts else ''}")
+    untrusting = [str(j.get("id")) for j in jobs if j.get("state") == "running" and j.get("monitor_problem")]
+    if untrusting:
+        ctx.print(f"running!: the daemon cannot verify the relay's certificate ({', '.join(untrusting[:5])}"
+                  f"{', ...' if len(untrusting) > 5 else ''}); `jobmon status JOB` says why")
 
 
 def status_lines(job: Mapping[str, Any]) -> list[str]:
     live = job.get("state") == "running"  # only a running job's monitor can be missing
-    lines = [f"state:      {job.get('state')}" + ("" if job.get("connected", True) or not live
-                                                 else " (monitor not connected)")]
+    problem = job.get("monitor_problem") if live else None
+    note = "" if job.get("connected", True) or not live else " (monitor not connected)"
+    if problem:
+        note = " (daemon cannot verify the relay's certificate)"
+    lines = [f"state:      {job.get('state')}{note}"]
+    if problem:
+        lines.append(f"monitor:    {problem}")
     for key, label in (("owner", "owner"), ("owner_dn", "owner DN"), ("host", "host")):
         if job.get(key):
             lines.append(f"{label + ':':<11} {job[key]}")

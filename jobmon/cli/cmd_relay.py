@@ -28,8 +28,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def relay_config(ctx: Context) -> tuple[Any, str]:
-    """The RelayConfig to run and the CA file jobs should trust."""
+def relay_config(ctx: Context) -> Any:
+    """The RelayConfig to run (what jobs need to trust it is worked out by relay/job_trust.py)."""
     from jobmon import pki
     from relay.config import load_config
 
@@ -45,19 +45,29 @@ def relay_config(ctx: Context) -> tuple[Any, str]:
     if port == "0":
         listen = f"{host}:{free_port(host or '127.0.0.1')}"
     overrides["listen"] = listen
+    if getattr(a, "submit_roots", None):
+        overrides["submit_roots"] = [_submit_root(r) for r in a.submit_roots]
     state_dir = Path(os.path.expanduser(str(overrides.get("state_dir", base.state_dir))))
     local = pki.ensure_local_pki(s.state_dir, getpass.getuser())  # shared with the CLI here
     if not base.host_cert and not (state_dir / "hostcert.pem").exists():
         overrides["host_cert"], overrides["host_key"] = str(local.host_cert), str(local.host_key)
-    job_ca = base.ca_file or str(local.ca_cert)
     if not base.ca_file:
         overrides["ca_file"] = str(local.ca_cert)
     if not base.admins:
         overrides["admins"] = [local.user_dn]
-    return load_config(a.relay_config, overrides), job_ca
+    return load_config(a.relay_config, overrides)
 
 
-def make_pool(ctx: Context, config: Any, job_ca: str) -> Pool:
+def _submit_root(text: str) -> str:
+    path = Path(os.path.expanduser(text)).resolve()
+    if not path.is_dir():
+        from jobmon.errors import UsageError
+
+        raise UsageError(f"--submit-root {text}: no such directory", hint="give a directory that exists")
+    return str(path)
+
+
+def make_pool(ctx: Context, config: Any) -> Pool:
     kind = ctx.args.pool or ctx.settings.pool
     if kind == "condor":
         from jobmon.pools.condor import CondorPool
@@ -66,7 +76,7 @@ def make_pool(ctx: Context, config: Any, job_ca: str) -> Pool:
     from jobmon.pools.local import LocalPool
 
     return LocalPool(ctx.settings.state_dir, ctx.args.slots or ctx.settings.slots,
-                     job_env={"JOBMON_RELAY_URL": config.url, "JOBMON_CA_FILE": job_ca})
+                     private=[config.state_path])
 
 
 def run(ctx: Context) -> int:
@@ -78,9 +88,9 @@ def run(ctx: Context) -> int:
         logging.getLogger().setLevel(logging.INFO)
     from relay.statedir import private_umask
 
+    config = relay_config(ctx)  # flags checked first: a bad one changes nothing
     private_umask()  # before the pool opens its database: relay state is owner-only
-    config, job_ca = relay_config(ctx)
-    pool = make_pool(ctx, config, job_ca)
+    pool = make_pool(ctx, config)
     record = write_relay_record(ctx.settings.state_dir, config.url, os.getpid(), pool=pool.kind)
     print(f"jobmon relay: serving {config.url} with the {pool.kind} pool ({pool.address})", flush=True)
     try:

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", choices=("local", "condor"), help="pool to run jobs in (default local)")
     p.add_argument("--slots", type=int, metavar="N", help="local pool slots (default: CPU count)")
     p.add_argument("--config", dest="relay_config", metavar="FILE", help="relay config file (TOML)")
+    p.add_argument("--submit-root", action="append", dest="submit_roots", metavar="DIR",
+                   help="a directory jobs may be submitted from (repeatable; default: your home)")
 
     p = cmd("submit", "submit an HTCondor submit file with the JobMon wrapper injected")
     p.add_argument("file", metavar="FILE")
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "render"))
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="values")
+    p.add_argument("--credential", action="store_true",
+                   help="ask the relay for a per-job credential (and its CA when jobs need it) and fill them in")
 
     cmd("wrapper-path", "print where the wrapper zipapp is")
     cmd("whoami", "the DN the relay sees for you")

@@ -3,8 +3,9 @@
 ``executable`` becomes the wrapper; ``arguments`` become the wrapper's options,
 ``--``, the original executable and the original arguments (macros such as
 ``$(Process)`` keep working: they are expanded per proc by HTCondor);
-``transfer_input_files`` gains the original executable (when it is transferred)
-and the per-job credential file; ``+JobMonEnabled``, ``+JobMonWrapped``,
+``transfer_input_files`` gains the original executable (when it is transferred),
+the per-job credential file and, when jobs need it, the relay's CA bundle
+``jobmon-ca.pem``; ``+JobMonEnabled``, ``+JobMonWrapped``,
 ``+JobMonRelay``, ``+JobMonOwnerDN``, ``+JobMonCredentialId`` are added.
 Everything else is kept as it was, including the queue statement.
 """
@@ -30,6 +31,7 @@ class WrapOptions:
     credential_file: str | None = None  # absolute path of the 0600 file to transfer
     credential_id: str | None = None
     progress_regex: str | None = None
+    ca_file: str | None = None          # absolute path of the relay's CA bundle (jobmon-ca.pem) to transfer
 
 
 def _get(submit: htcondor2.Submit, key: str) -> tuple[str | None, str | None]:
@@ -89,6 +91,8 @@ def wrap_submit(s: htcondor2.Submit, opts: WrapOptions) -> None:
     if opts.credential_file:
         inputs.append(opts.credential_file)
         wrapper_opts += ["--credential", CREDENTIAL_NAME]
+    if opts.ca_file:
+        inputs.append(opts.ca_file)  # found by the wrapper as ./jobmon-ca.pem
     if opts.progress_regex:
         wrapper_opts += ["--progress-regex", escape_macros(opts.progress_regex)]
     _set(s, "executable", opts.wrapper)

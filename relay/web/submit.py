@@ -21,10 +21,12 @@ MAX_PRIORITY = 20                    # HTCondor's range is -20..20; the template
 WEB_TEMPLATES = {"events": "event processing: input events in, output events back",
                  "wrapped": "any program, watched by jobmon"}
 #: set by the relay, never typed by the user
-HIDDEN_FIELDS = {"relay_url", "wrapper", "credential_file", "credential_id", "owner_dn"}
+HIDDEN_FIELDS = {"relay_url", "wrapper", "credential_file", "credential_id", "owner_dn", "ca_file"}
 #: path fields that name an input file the browser may upload instead
 UPLOADABLE = {"input_events", "calibration_file", "control_file", "input_files"}
 CREDENTIAL_FILE = "jobmon.cred"
+CA_FILE = "jobmon-ca.pem"
+RESERVED_NAMES = {CREDENTIAL_FILE, CA_FILE}
 #: optional fields shown before the "more" section
 MAIN_FIELDS = {"arguments", "extra_arguments", "priority", "notify_user", "count", "input_files", "output_files"}
 _NAME = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,200}$")  # no spaces or commas: HTCondor file lists
@@ -115,7 +117,7 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], dict[str, li
             filename = os.path.basename(part.filename.replace("\\", "/"))
             if too_big:
                 errors[field] = f"{filename} is too big: at most {MAX_UPLOAD // (1024 * 1024)} MiB per file"
-            elif not _NAME.match(filename) or filename == CREDENTIAL_FILE:
+            elif not _NAME.match(filename) or filename in RESERVED_NAMES:
                 errors[field] = f"{filename!r} is not a usable file name (letters, digits, . _ + -; no spaces)"
             else:
                 uploads.setdefault(field, []).append((filename, bytes(data)))
@@ -233,6 +235,9 @@ async def submit_post(request: web.Request, ctx: WebContext, viewer: Viewer) -> 
     if cred is not None:
         extra = {"credential_file": CREDENTIAL_FILE, "credential_id": str(cred.get("id", ""))}
         files[CREDENTIAL_FILE] = str(cred.get("token", "")).encode()
+        if cred.get("ca_pem"):  # the relay's CA travels with the job when workers need it
+            extra["ca_file"] = CA_FILE
+            files[CA_FILE] = str(cred["ca_pem"]).encode()
         description, render_errors, general = _render(ctx, viewer, template, values, fields, extra)
     if render_errors or general or not description:
         return _page(request, ctx, viewer, template, status=422, values=values, errors=render_errors,

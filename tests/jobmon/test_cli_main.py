@@ -206,3 +206,21 @@ def test_bad_certificate_file_is_one_line_exit_3(capsys: pytest.CaptureFixture[s
     assert cli.main(["--relay", "https://127.0.0.1:1/clarens", "--cert", str(junk), "--key", str(junk),
                      "whoami"]) == 3
     assert "cert.pem" in one_line_error(capsys)
+
+
+def test_relay_submit_root_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from jobmon.cli.cmd_relay import relay_config
+    from jobmon.cli.common import Context
+    from jobmon.cli.main import build_parser
+    from jobmon.settings import load_settings
+
+    data, more = tmp_path / "data", tmp_path / "more"
+    data.mkdir()
+    more.mkdir()
+    args = build_parser().parse_args(["relay", "--submit-root", str(data), "--submit-root", str(more)])
+    config = relay_config(Context(load_settings({"state_dir": str(tmp_path / "state")}), args))
+    assert config.submit_root_paths == (data.resolve(), more.resolve())
+    # a directory that is not there: one line, exit 2, and no relay
+    assert cli.main(["--state-dir", str(tmp_path / "state"), "relay", "--submit-root", str(tmp_path / "nope")]) == 2
+    err = one_line_error(capsys)
+    assert "--submit-root" in err and "no such directory" in err

@@ -41,6 +41,7 @@ def test_iwd_outside_the_allowed_roots_is_fault_201(tmp_path: Path, fake_pool: A
                     await core.submit(ALICE, "executable = /bin/true\nqueue\n", {"iwd": str(bad)})
                 assert exc.value.code == Fault.BAD_PARAMS
                 assert "submit_roots" in exc.value.message and str(allowed) in exc.value.message
+                assert "--submit-root DIR" in exc.value.message  # what a user of `jobmon relay` can do
             upload = tmp_path / "state" / "submit" / "analysis"  # the uploads area: whatever the roots
             upload.mkdir(parents=True)
             await core.submit(ALICE, "executable = /bin/true\nqueue\n", {"iwd": str(upload)})

@@ -115,13 +115,15 @@ def test_wrapped_everything_set() -> None:
         "credential_file": "/home/alice/.jobmon/jobmon.cred",
         "credential_id": "tid-1234",
         "owner_dn": dn,
+        "ca_file": "/home/alice/.jobmon/jobmon-ca.pem",
     }))
     assert argv_of(sub) == ["--credential", "jobmon.cred", "--", "/home/alice/analysis/job.sh",
                             "--mode", "exit0", "--runtime", "25", "--label", "hello world"]
     from submit_templates.quoting import split_environment
     assert split_environment(sub.expand("environment")) == {"A": "1", "B": "x y", "C": "$(Cluster)", "D": "it's"}
+    # the credential and the relay's CA travel with the job (the wrapper finds ./jobmon-ca.pem)
     assert [p.strip() for p in sub["transfer_input_files"].split(",")] == [
-        "in put.txt", "calib.db", "/home/alice/.jobmon/jobmon.cred"]
+        "in put.txt", "calib.db", "/home/alice/.jobmon/jobmon.cred", "/home/alice/.jobmon/jobmon-ca.pem"]
     assert sub["transfer_output_files"] == "result.txt"
     assert sub["request_memory"] == "512M" and sub["request_cpus"] == "2"
     assert "HasJobMon" in sub["requirements"]
@@ -159,12 +161,15 @@ def test_events_template() -> None:
     assert attr(sub, "JobMonEventsTotal") == 50000
     assert attr(sub, "JobMonProgressRegex") == r"(?P<done>[\d,]+) of (?P<total>[\d,]+)"
     assert attr(sub, "JobMonRelay") == RELAY
+    shipped = parse(render("events", {**EVENTS, "credential_file": "jobmon.cred", "ca_file": "jobmon-ca.pem"}))
+    assert [p.strip() for p in shipped["transfer_input_files"].split(",")][-2:] == ["jobmon.cred", "jobmon-ca.pem"]
 
 
 def test_include_fragment_in_a_user_file(tmp_path: Path) -> None:
     inc = tmp_path / "jobmon.inc"
     inc.write_text(render("include", {"relay_url": RELAY, "credential_file": "jobmon.cred",
-                                      "progress_regex": r"(\d+)/(\d+)"}), encoding="utf-8")
+                                      "ca_file": "jobmon-ca.pem", "progress_regex": r"(\d+)/(\d+)"}),
+                   encoding="utf-8")
     user = (
         "universe = vanilla\nexecutable = job.sh\narguments = \"--label 'hello world'\"\n"
         "transfer_input_files = input.txt\nrequirements = (TARGET.Memory > 100)\n"
@@ -175,7 +180,8 @@ def test_include_fragment_in_a_user_file(tmp_path: Path) -> None:
     assert sub["executable"] == "job.sh"
     assert split_arguments(sub.expand("arguments")) == ["--label", "hello world"]
     # ... and JobMon's are merged in
-    assert [p.strip() for p in sub.expand("transfer_input_files").split(",")] == ["input.txt", "jobmon.cred"]
+    assert [p.strip() for p in sub.expand("transfer_input_files").split(",")] == [
+        "input.txt", "jobmon.cred", "jobmon-ca.pem"]
     assert sub.expand("requirements") == "(TARGET.Memory > 100) && (TARGET.HasJobMon =?= true)"
     assert attr(sub, "JobMonEnabled") is True
     assert attr(sub, "JobMonWrapped") is False
