@@ -336,6 +336,7 @@ def _kill_leftovers(state: Path) -> None:
     try:
         with sqlite3.connect(str(db)) as conn:
             rows = conn.execute("SELECT ad FROM jobs WHERE status = 2").fetchall()
+            meta = conn.execute("SELECT value FROM meta WHERE key = 'execute_dir'").fetchone()
     except sqlite3.Error:
         return
     for (text,) in rows:
@@ -345,3 +346,7 @@ def _kill_leftovers(state: Path) -> None:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
+    if meta and Path(str(meta[0])).name.startswith("jobmon-execute-"):
+        import shutil
+
+        shutil.rmtree(str(meta[0]), ignore_errors=True)  # the killed jobs' scratch directories

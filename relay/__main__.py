@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pool == "local":
             from jobmon.pools.local import LocalPool
 
-            pool = LocalPool(Path(args.pool_dir) if args.pool_dir else config.state_path / "pool")
+            pool = LocalPool(Path(args.pool_dir) if args.pool_dir else config.state_path / "pool",
+                             private=[config.state_path])
         serve(config, pool)
     except JobmonError as exc:
         print(f"relay: {exc}", file=sys.stderr)

@@ -1,11 +1,14 @@
 """LocalPool: the embedded default pool — wrapped jobs as local processes on this host.
 
 One node (this host) with N slots; idle jobs start by priority (``JobPrio``,
-higher first) then in submission order. Each job gets a scratch sandbox under
-``<state_dir>/localpool/execute``, its ``transfer_input_files`` copied in, and
-its output copied back by HTCondor's rules (see ``local_files``). Job ads are
-``classad2.ClassAd`` objects with HTCondor's attribute names and codes, so
-constraints are evaluated by classad2 as condor_q would.
+higher first) then in submission order. Each job runs as on an HTCondor
+execute node (``local_exec``): a fresh scratch directory outside the relay's
+state directory with only its transferred files, an environment with only
+what its submit file gives plus HTCondor's own variables, and a user that
+cannot read the relay's state. Its output is copied back by HTCondor's rules
+(see ``local_files``). Job ads are ``classad2.ClassAd`` objects with
+HTCondor's attribute names and codes, so constraints are evaluated by
+classad2 as condor_q would.
 
 Jobs run under a shepherd process (``local_shepherd``) in their own session,
 so ``rm`` can kill the whole process group and a job survives a relay restart:
@@ -29,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +40,10 @@ import classad2
 import htcondor2
 
 from jobmon.errors import JobmonError, NotFound, PoolError, UsageError
+from jobmon.pools import local_exec
 from jobmon.pools import local_files as files
 from jobmon.pools.base import JobAction, NodeAction, NodeInfo, Pool, SubmitResult
-from jobmon.pools.local_jobs import expand_procs, job_argv, split_environment
+from jobmon.pools.local_jobs import expand_procs
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +55,22 @@ class LocalPool(Pool):
     kind = "local"
 
     def __init__(self, state_dir: Path | str, slots: int | None = None, *,
-                 job_env: Mapping[str, str] | None = None, hostname: str | None = None,
-                 start: bool = True) -> None:
+                 hostname: str | None = None, start: bool = True, execute_dir: str | None = None,
+                 job_user: str | None = None, private: Sequence[Path | str] = ()) -> None:
+        """``state_dir`` holds the job table; jobs can read neither it nor the ``private`` directories.
+
+        ``execute_dir``: where scratch directories are made (default: a new directory in the
+        system's temp dir, kept for the pool's life); ``job_user``: whom jobs run as when the
+        pool runs as root (default ``nobody``).
+        """
         self.root = Path(state_dir) / "localpool"
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "shepherd").mkdir(mode=0o700, exist_ok=True)
         self.slots = max(1, slots or os.cpu_count() or 1)
-        self.job_env = dict(job_env or {})
         self.hostname = hostname or socket.gethostname()
+        self.user = local_exec.job_user(job_user)
+        self.hidden = [str(Path(p).resolve()) for p in (state_dir, *private)] if self.user is None else []
+        self._warned_hide = False
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._db = sqlite3.connect(str(self.root / "jobs.sqlite"), check_same_thread=False,
@@ -74,6 +87,12 @@ class LocalPool(Pool):
         self._closing = False
         for cluster, proc, text in self._db.execute("SELECT cluster, proc, ad FROM jobs"):
             self._ads[(cluster, proc)] = classad2.parseOne(text)
+        known = self._meta("execute_dir", "")
+        if known and Path(known).is_dir():
+            self.execute = Path(known)
+        else:
+            self.execute = local_exec.make_execute_dir(execute_dir)
+            self._set_meta("execute_dir", str(self.execute))
         self._recover()
         self._thread = threading.Thread(target=self._schedule_loop, name="localpool", daemon=True)
         if start:
@@ -183,6 +202,12 @@ class LocalPool(Pool):
             self._wake.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        with self._lock:
+            if not self._procs:
+                try:
+                    self.execute.rmdir()  # only when empty: a running job keeps its scratch directory
+                except OSError:
+                    pass
 
     def kill_all(self) -> None:
         """Kill every running job (tests and `jobmon demo` clean-up)."""
@@ -219,15 +244,22 @@ class LocalPool(Pool):
         ad["EnteredCurrentStatus"] = int(time.time())
         self._save(ad)
 
+    def sandbox_path(self, cluster: int, proc: int) -> Path:
+        """The scratch directory job ``cluster.proc`` runs (or would run) in."""
+        return local_exec.scratch_dir(self.execute, (cluster, proc))
+
     def _sandbox(self, key: tuple[int, int]) -> Path:
-        return self.root / "execute" / f"dir_{key[0]}.{key[1]}"
+        return local_exec.scratch_dir(self.execute, key)
+
+    def _status_file(self, key: tuple[int, int]) -> Path:
+        return self.root / "shepherd" / f"{key[0]}.{key[1]}.json"
 
     def _recover(self) -> None:
         for key, ad in self._ads.items():
             if int(ad["JobStatus"]) != 2:
                 continue
             pid = int(ad.get("JobMonShepherdPid", 0) or 0)
-            status_file = self._sandbox(key) / ".shepherd.json"
+            status_file = self._status_file(key)
             if pid and _shepherd_alive(pid, status_file):
                 self._procs[key] = pid
                 self._slot_of[key] = int(str(ad.get("RemoteHost", "slot1@")).split("@")[0][4:] or 1)
@@ -271,21 +303,32 @@ class LocalPool(Pool):
 
     def _start(self, key: tuple[int, int], ad: classad2.ClassAd, slot: int) -> None:
         sandbox = self._sandbox(key)
-        snap = files.prepare_sandbox(ad, sandbox)
+        if sandbox.parent.exists():
+            shutil.rmtree(sandbox.parent)
+        sandbox.parent.mkdir(parents=True)
+        self._status_file(key).unlink(missing_ok=True)
+        files.prepare_sandbox(ad, sandbox)
         now = int(time.time())
         ad["RemoteHost"] = f"slot{slot}@{self.hostname}"
+        ad["StartdIpAddr"] = f"<127.0.0.1:0?alias={self.hostname}>"
         ad["JobStartDate"] = int(ad.get("JobStartDate", now) or now)
         ad["JobCurrentStartDate"] = now
         ad["JobRunCount"] = int(ad.get("JobRunCount", 0) or 0) + 1
         ad["NumJobStarts"] = int(ad.get("NumJobStarts", 0) or 0) + 1
         ad["CondorScratchDir"] = str(sandbox)
+        files.write_job_ad_file(ad, sandbox)
+        local_exec.write_machine_ad(sandbox, self.hostname, slot, self.slots)
+        local_exec.finish_scratch(ad, sandbox, self.user)
+        snap = files.snapshot(sandbox)
         ad["JobMonSandboxSnapshot"] = repr(snap)
-        ad_file = files.write_job_ad_file(ad, sandbox)
-        env = self._environment(ad, sandbox, ad_file)
+        env = local_exec.environment(ad, sandbox, slot, os.environ)
         stdin = str(ad.get("In", "/dev/null") or "/dev/null")
-        argv = [sys.executable, "-m", "jobmon.pools.local_shepherd", str(sandbox / ".shepherd.json"),
-                stdin, str(sandbox / "_condor_stdout"), str(sandbox / "_condor_stderr"), "--",
-                *job_argv(ad)]
+        opts: list[str] = ["--user", f"{self.user.uid}:{self.user.gid}"] if self.user else []
+        for path in self.hidden:
+            opts += ["--hide", path]
+        argv = [sys.executable, "-m", "jobmon.pools.local_shepherd", str(self._status_file(key)),
+                stdin, str(sandbox / "_condor_stdout"), str(sandbox / "_condor_stderr"), *opts, "--",
+                *local_exec.job_command(ad, sandbox)]
         proc = subprocess.Popen(argv, cwd=sandbox, env=env, start_new_session=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, close_fds=True)
@@ -298,26 +341,6 @@ class LocalPool(Pool):
                         [f"SlotName: slot{slot}@{self.hostname}",
                          f'CondorScratchDir = "{sandbox}"', "Cpus = 1"])
         threading.Thread(target=self._watch, args=(key,), daemon=True).start()
-
-    def _environment(self, ad: classad2.ClassAd, sandbox: Path, ad_file: Path) -> dict[str, str]:
-        if ad.get("GetEnv") is True:
-            env = dict(os.environ)
-        else:
-            env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "USER", "LOGNAME", "TZ")
-                   if k in os.environ}
-        env.update(split_environment(str(ad.get("Environment", "") or "")))
-        env.update(self.job_env)
-        env["_CONDOR_SCRATCH_DIR"] = str(sandbox)
-        env["_CONDOR_JOB_AD"] = str(ad_file)
-        env["TMPDIR"] = str(sandbox)
-        env["JOBMON_JOB_ID"] = f"{ad['ClusterId']}.{ad['ProcId']}"
-        if (sandbox / "jobmon.cred").exists():
-            os.chmod(sandbox / "jobmon.cred", 0o600)
-            env["JOBMON_CREDENTIAL_FILE"] = str(sandbox / "jobmon.cred")
-        relay = ad.get("JobMonRelay")
-        if isinstance(relay, str) and "JOBMON_RELAY_URL" not in self.job_env:
-            env["JOBMON_RELAY_URL"] = relay
-        return env
 
     def _kill(self, key: tuple[int, int], grace: float = KILL_GRACE) -> None:
         proc = self._procs.get(key)
@@ -332,7 +355,7 @@ class LocalPool(Pool):
 
     def _watch(self, key: tuple[int, int]) -> None:
         proc = self._procs.get(key)
-        status_file = self._sandbox(key) / ".shepherd.json"
+        status_file = self._status_file(key)
         if isinstance(proc, subprocess.Popen):
             proc.wait()
         else:
@@ -351,6 +374,11 @@ class LocalPool(Pool):
         snap = self._snapshots.pop(key, {})
         pending = self._pending.pop(key, None)
         result = _read_json(status_file)
+        status_file.unlink(missing_ok=True)
+        if result.get("hidden") is False and not self._warned_hide:
+            self._warned_hide = True
+            log.warning("local pool: jobs can read the relay's state directory (%s): %s",
+                        ", ".join(self.hidden), result.get("hide_error", "user namespaces unavailable"))
         sandbox = self._sandbox(key)
         now = int(time.time())
         if pending is not None:
@@ -380,14 +408,14 @@ class LocalPool(Pool):
                 files.transfer_output(ad, sandbox, snap)
             except files.TransferError as exc:
                 self._hold(key, ad, str(exc), 12)
-                shutil.rmtree(sandbox, ignore_errors=True)
+                shutil.rmtree(sandbox.parent, ignore_errors=True)
                 return
             ad["CompletionDate"] = now
             ad["RemoteWallClockTime"] = float(now - int(ad.get("JobCurrentStartDate", now)))
             self._set_status(ad, 4)
             files.log_event(ad, 5, "Job terminated.", files.terminated_details(
                 None if rc < 0 else rc, -rc if rc < 0 else None))
-        shutil.rmtree(sandbox, ignore_errors=True)
+        shutil.rmtree(sandbox.parent, ignore_errors=True)
 
     def _finish_removed(self, key: tuple[int, int], ad: classad2.ClassAd, reason: str) -> None:
         if int(ad["JobStatus"]) == 2 or "JobCurrentStartDate" in ad:

@@ -20,8 +20,7 @@ from typing import Any
 from jobmon.pools.local_jobs import input_paths, output_paths
 
 #: files the local pool itself puts in a sandbox; never transferred back
-INTERNAL = {".job.ad", ".shepherd.json", ".shepherd.json.tmp", "_condor_stdout",
-            "_condor_stderr", "jobmon.cred"}
+INTERNAL = {".job.ad", ".machine.ad", "_condor_stdout", "_condor_stderr", "jobmon.cred"}
 Snapshot = dict[str, tuple[int, int]]
 
 
@@ -29,8 +28,9 @@ class TransferError(Exception):
     """An input or output file could not be moved (becomes a hold reason)."""
 
 
-def prepare_sandbox(ad: Mapping[str, Any], sandbox: Path) -> Snapshot:
-    """Create ``sandbox``, copy the inputs (and the executable) in; return the snapshot."""
+def prepare_sandbox(ad: Mapping[str, Any], sandbox: Path) -> None:
+    """Create ``sandbox`` and copy the input files and empty ``_condor_stdout``/``_condor_stderr`` in
+    (the executable, ownership and the snapshot of what came in: ``local_exec`` and the pool)."""
     if sandbox.exists():
         shutil.rmtree(sandbox)
     sandbox.mkdir(parents=True, mode=0o700)
@@ -47,7 +47,6 @@ def prepare_sandbox(ad: Mapping[str, Any], sandbox: Path) -> Snapshot:
                 f"({exc.errno}) {exc.strerror or exc}") from exc
     (sandbox / "_condor_stdout").touch()
     (sandbox / "_condor_stderr").touch()
-    return snapshot(sandbox)
 
 
 def snapshot(sandbox: Path) -> Snapshot:
@@ -115,6 +114,7 @@ def write_job_ad_file(ad: Any, sandbox: Path) -> Path:
     inner["OrigCmd"] = str(ad["Cmd"])
     path = sandbox / ".job.ad"
     path.write_text(inner.printOld())
+    os.chmod(path, 0o644)
     return path
 
 

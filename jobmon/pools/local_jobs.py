@@ -283,17 +283,6 @@ def _int(text: str | None, what: str) -> int:
         raise SubmitFileError(f"{what} must be an integer, not {text!r}") from exc
 
 
-def job_argv(ad: Mapping[str, Any]) -> list[str]:
-    """What the local pool executes for ``ad``: ``Cmd`` + arguments (``.pyz`` run by python)."""
-    import sys
-
-    cmd = str(ad["Cmd"])
-    args = split_v2(str(ad.get("Arguments", "")))
-    if cmd.endswith(".pyz"):
-        return [sys.executable, cmd, *args]
-    return [cmd, *args]
-
-
 def output_paths(ad: Mapping[str, Any]) -> list[str]:
     value = str(ad.get("TransferOutput", "") or "")
     return [p.strip() for p in value.split(",") if p.strip()]

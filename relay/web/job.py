@@ -187,12 +187,18 @@ async def _returned_tail(data: dict[str, Any], files: list[dict[str, Any]], path
     return text, f"the job has ended · returned {name} · {_size(size)}"
 
 
+#: a page never waits longer than this for a job's process tree (a daemon being killed may not answer)
+PS_PAGE_TIMEOUT = 5.0
+
+
 async def ps_part(ctx: WebContext, viewer: Viewer, job: str) -> dict[str, Any]:
     """The process tree, or why there is none."""
     try:
-        result = await backend.ps(ctx.core, viewer.identity, job)
+        result = await asyncio.wait_for(backend.ps(ctx.core, viewer.identity, job), PS_PAGE_TIMEOUT)
     except RelayFault as fault:
         return {"ps": [], "ps_fault": fault.message}
+    except asyncio.TimeoutError:
+        return {"ps": [], "ps_fault": f"the job did not answer within {PS_PAGE_TIMEOUT:g} s"}
     return {"ps": _depths(list(result.get("processes", []))), "ps_fault": ""}
 
 

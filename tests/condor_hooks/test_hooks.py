@@ -216,12 +216,22 @@ def _wrapper_env(hk: Any, condor_fixtures: Path, scratch: Path, tmp_path: Path, 
     rec = hk.recording(condor_fixtures, "no_exit_hook/exit0/03_user_job_wrapper.json")
     (scratch / ".job.ad").write_text(rec["job_ad_file"])
     fake_daemon = tmp_path / "fake-daemon.py"
+    # it tells the test it started through a FIFO, and gives up after a minute when no test
+    # reads it (a blocking open would keep it alive for ever after the test)
     fake_daemon.write_text(
-        "import os, sys\n"
+        "import os, sys, time\n"
         "with open(os.path.join(os.getcwd(), 'daemon-started'), 'w') as f:\n"
         "    f.write(repr([sys.argv[1:], os.getppid(), os.getsid(0)]))\n"
-        "with open(os.environ['DAEMON_TRACE'], 'w') as f:\n"
-        "    f.write('started')\n"
+        "end = time.monotonic() + 60\n"
+        "while time.monotonic() < end:\n"
+        "    try:\n"
+        "        fd = os.open(os.environ['DAEMON_TRACE'], os.O_WRONLY | os.O_NONBLOCK)\n"
+        "    except OSError:\n"
+        "        time.sleep(0.05)\n"
+        "        continue\n"
+        "    os.write(fd, b'started')\n"
+        "    os.close(fd)\n"
+        "    break\n"
     )
     trace = tmp_path / "daemon-trace"
     os.mkfifo(trace)

@@ -60,16 +60,22 @@ def wait_ended(relay, pki, job: str, timeout: float = 90.0) -> dict:
                     timeout, f"{job} to end")
 
 
+# A job that waits until the test opens its gate. The job cannot see the test's directories (it runs
+# as on an execute node), so the gate is a file in its sandbox, made with `jobmon exec JOB -- touch gate`.
 GATED = """\
     echo started
-    while [ ! -e "$GATE" ]; do sleep 0.1; done
+    while [ ! -e gate ]; do sleep 0.1; done
     echo finished
     """
 
 
+def open_gate(run, job: str) -> None:
+    res = run("exec", job, "--", "touch", "gate")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_submit_status_exec_ls_ps_rm(run, relay, pki, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    sub = write_job(tmp_path / "w", GATED.replace("$GATE", str(gate)))
+    sub = write_job(tmp_path / "w", GATED)
     cluster = submit(run, sub)
     job = f"{cluster}.0"
     wait_connected(relay, pki, job)
@@ -104,8 +110,7 @@ def test_submit_status_exec_ls_ps_rm(run, relay, pki, tmp_path: Path) -> None:
 
 
 def test_exec_fan_out_over_a_cluster(run, relay, pki, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    sub = write_job(tmp_path / "w", GATED.replace("$GATE", str(gate)), queue="queue 2")
+    sub = write_job(tmp_path / "w", GATED, queue="queue 2")
     cluster = submit(run, sub)
     for p in (0, 1):
         wait_connected(relay, pki, f"{cluster}.{p}")
@@ -118,7 +123,7 @@ def test_exec_fan_out_over_a_cluster(run, relay, pki, tmp_path: Path) -> None:
     assert f"{cluster}.1: exit 1" in res.stdout and f"{cluster}.0: exit 0" in res.stdout
     st = run("status", str(cluster))
     assert st.returncode == 0 and f"{cluster}.0:" in st.stdout and f"{cluster}.1:" in st.stdout
-    gate.touch()
+    open_gate(run, str(cluster))
     for p in (0, 1):
         assert wait_ended(relay, pki, f"{cluster}.{p}").get("exit_code") == 0
     out = sub.parent / f"out.{cluster}.1"
@@ -127,10 +132,9 @@ def test_exec_fan_out_over_a_cluster(run, relay, pki, tmp_path: Path) -> None:
 
 
 def test_tail_follows_until_the_job_ends(run, relay, pki, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    body = f"""\
+    body = """\
         for i in 1 2 3; do echo "line $i"; sleep 0.2; done
-        while [ ! -e {gate} ]; do sleep 0.1; done
+        while [ ! -e gate ]; do sleep 0.1; done
         for i in 4 5 6; do echo "line $i"; sleep 0.2; done
         """
     cluster = submit(run, write_job(tmp_path / "w", body))
@@ -150,7 +154,7 @@ def test_tail_follows_until_the_job_ends(run, relay, pki, tmp_path: Path) -> Non
             line = follower.stdout.readline()
             assert line, follower.stderr.read() if follower.stderr else "tail ended early"
             seen.append(line.rstrip("\n"))
-        gate.touch()
+        open_gate(run, job)
         out, err = follower.communicate(timeout=120)
     finally:
         follower.kill()
@@ -160,8 +164,7 @@ def test_tail_follows_until_the_job_ends(run, relay, pki, tmp_path: Path) -> Non
 
 
 def test_other_users_certificate_is_refused(run, relay, pki, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    cluster = submit(run, write_job(tmp_path / "w", GATED.replace("$GATE", str(gate))))
+    cluster = submit(run, write_job(tmp_path / "w", GATED))
     job = f"{cluster}.0"
     wait_connected(relay, pki, job)
     res = run("exec", job, "--", "ls", cred=pki.bob)
@@ -170,7 +173,7 @@ def test_other_users_certificate_is_refused(run, relay, pki, tmp_path: Path) -> 
     assert "Traceback" not in res.stderr
     res = run("tail", job, cred=pki.bob)
     assert res.returncode == 4
-    gate.touch()
+    open_gate(run, job)
     wait_ended(relay, pki, job)
 
 
@@ -199,8 +202,7 @@ def test_unknown_job_and_bad_job_id(run) -> None:
 def test_whoami_and_seed_command_form(run, relay, pki, tmp_path: Path) -> None:
     res = run("whoami")
     assert res.returncode == 0 and res.stdout.strip() == pki.alice.dn
-    gate = tmp_path / "gate"
-    cluster = submit(run, write_job(tmp_path / "w", GATED.replace("$GATE", str(gate))))
+    cluster = submit(run, write_job(tmp_path / "w", GATED))
     job = f"{cluster}.0"
     wait_connected(relay, pki, job)
     import subprocess
@@ -230,7 +232,7 @@ def test_whoami_and_seed_command_form(run, relay, pki, tmp_path: Path) -> None:
         assert listed.returncode == 0, listed.stderr
         assert any(line.split()[:1] == [job] and "connected" in line for line in listed.stdout.splitlines()), \
             listed.stdout
-    gate.touch()
+    open_gate(run, job)
     wait_ended(relay, pki, job)
 
 
@@ -242,8 +244,7 @@ def test_relay_restart_while_a_job_runs(pki, tmp_path: Path) -> None:
     def run(relay, *args: str):
         return jobmon(relay, pki.alice, *args, ca_file=pki.ca_file, timeout=90)
 
-    gate = tmp_path / "gate"
-    sub = write_job(tmp_path / "w", GATED.replace("$GATE", str(gate)))
+    sub = write_job(tmp_path / "w", GATED)
     res = run(first, "submit", str(sub))
     assert res.returncode == 0, res.stderr
     cluster = int(res.stdout.strip().rstrip(".").split()[-1])
@@ -261,7 +262,7 @@ def test_relay_restart_while_a_job_runs(pki, tmp_path: Path) -> None:
         wait_connected(second, pki, job)
         res = run(second, "exec", job, "--", "cat", "input.txt")
         assert res.returncode == 0 and "hello" in res.stdout
-        gate.touch()
+        assert run(second, "exec", job, "--", "touch", "gate").returncode == 0
         st = wait_ended(second, pki, job)
         assert st["state"] == "finished" and st.get("exit_code") == 0
         out = sub.parent / f"out.{cluster}.0"  # returned by the pool just after the job's own report

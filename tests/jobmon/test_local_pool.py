@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -57,6 +56,15 @@ def pool(tmp_path: Path):
     yield p
     p.kill_all()
     p.close()
+
+
+#: a job that waits for the test to create ``gate`` in its scratch directory (the job cannot see the
+#: test's own directories, as on a real execute node)
+GATED = "while [ ! -e gate ]; do sleep 0.1; done\n"
+
+
+def open_gate(pool: LocalPool, cluster: int, proc: int = 0) -> None:
+    (pool.sandbox_path(cluster, proc) / "gate").touch()
 
 
 def script(d: Path, name: str, body: str) -> Path:
@@ -157,14 +165,17 @@ def test_priority_then_fifo(tmp_path: Path, workdir: Path) -> None:
     pool = LocalPool(tmp_path / "state", slots=1, start=False)
     try:
         pool.node_action(pool.hostname, NodeAction.DRAIN)
-        order = workdir / "order.txt"
+        clusters = {}
         for name, prio in (("low1", 0), ("low2", 0), ("high", 5)):
-            pool.submit(sub(f"executable = /bin/sh\narguments = \"-c 'echo {name} >> {order}'\"\n"
-                            f"priority = {prio}\nqueue\n"), iwd=str(workdir))
+            clusters[pool.submit(sub(f"executable = /bin/true\nlog = order.log\npriority = {prio}\nqueue\n"),
+                                 iwd=str(workdir)).cluster] = name
         pool._thread.start()
         pool.node_action(pool.hostname, NodeAction.UNDRAIN)
-        wait_for(lambda: order.exists() and len(order.read_text().split()) == 3, what="3 jobs")
-        assert order.read_text().split() == ["high", "low1", "low2"]
+        for c in clusters:
+            ended(pool, f"{c}.0")
+        started = [e.cluster for e in htcondor2.JobEventLog(str(workdir / "order.log")).events(0)
+                   if e.type == htcondor2.JobEventType.EXECUTE]
+        assert [clusters[c] for c in started] == ["high", "low1", "low2"]
     finally:
         pool.close()
 
@@ -172,8 +183,7 @@ def test_priority_then_fifo(tmp_path: Path, workdir: Path) -> None:
 def test_remove_kills_process_group(pool: LocalPool, workdir: Path) -> None:
     script(workdir, "job.sh", "sleep 300 & echo $! > child.pid; wait\n")
     res = pool.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
-    sandbox = pool.root / "execute" / f"dir_{res.cluster}.0"
-    pid_file = sandbox / "child.pid"
+    pid_file = pool.sandbox_path(res.cluster, 0) / "child.pid"
     wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="child pid")
     child = int(pid_file.read_text())
     assert pool.act(JobAction.REMOVE, f"ClusterId == {res.cluster}", "test") == 1
@@ -191,8 +201,7 @@ def test_remove_kills_process_group(pool: LocalPool, workdir: Path) -> None:
 
 def test_restart_adopts_running_job(tmp_path: Path, workdir: Path) -> None:
     state = tmp_path / "state"
-    gate = workdir / "gate"
-    script(workdir, "job.sh", f"while [ ! -e {gate} ]; do sleep 0.1; done; echo done > result.txt\n")
+    script(workdir, "job.sh", GATED + "echo done > result.txt\n")
     first = LocalPool(state, slots=1)
     res = first.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
     wait_for(lambda: ad_of(first, f"{res.cluster}.0")["JobStatus"] == 2, what="running")
@@ -201,7 +210,8 @@ def test_restart_adopts_running_job(tmp_path: Path, workdir: Path) -> None:
     try:
         ad = ad_of(second, f"{res.cluster}.0")
         assert ad is not None and ad["JobStatus"] == 2
-        gate.touch()
+        assert second.sandbox_path(res.cluster, 0) == first.sandbox_path(res.cluster, 0)
+        open_gate(second, res.cluster)
         ad = ended(second, f"{res.cluster}.0")
         assert exit_of(ad) == (0, None)
         assert (workdir / "result.txt").read_text() == "done\n"
@@ -214,8 +224,8 @@ def test_restart_adopts_running_job(tmp_path: Path, workdir: Path) -> None:
 
 def test_restart_requeues_job_whose_process_died(tmp_path: Path, workdir: Path) -> None:
     state = tmp_path / "state"
-    gate = workdir / "gate"
-    script(workdir, "job.sh", f"while [ ! -e {gate} ]; do sleep 0.1; done\n")
+    # the first run waits for ever; the run after the requeue (JobRunCount 2 in its job ad) ends at once
+    script(workdir, "job.sh", "grep -q '^JobRunCount = 1$' .job.ad && while :; do sleep 0.1; done; exit 0\n")
     first = LocalPool(state, slots=1)
     res = first.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
     wait_for(lambda: ad_of(first, f"{res.cluster}.0")["JobStatus"] == 2, what="running")
@@ -224,7 +234,6 @@ def test_restart_requeues_job_whose_process_died(tmp_path: Path, workdir: Path) 
     os.killpg(pid, signal.SIGKILL)
     wait_for(lambda: not Path(f"/proc/{pid}/cmdline").exists()
              or not Path(f"/proc/{pid}/cmdline").read_bytes(), what="shepherd gone")
-    gate.touch()
     second = LocalPool(state, slots=1)
     try:
         ad = ended(second, f"{res.cluster}.0")
@@ -254,10 +263,15 @@ def test_hold_release_and_nodes(pool: LocalPool, workdir: Path) -> None:
     assert info.slots_total == 2 and info.state == "up"
 
 
-def test_python_exit_code_through_pyz_rule(pool: LocalPool, workdir: Path) -> None:
-    res = pool.submit(sub(f"executable = {sys.executable}\narguments = \"-c 'raise SystemExit(7)'\"\nqueue\n"),
-                      iwd=str(workdir))
+def test_program_runs_by_its_own_interpreter_line_without_path(pool: LocalPool, workdir: Path) -> None:
+    # no PATH in the job's environment: "#!/usr/bin/env python3" still finds the system's python3
+    # (env falls back to the C library's default path), as on an execute node
+    prog = workdir / "prog.py"
+    prog.write_text("#!/usr/bin/env python3\nimport os\nprint(os.path.realpath(\"/proc/self/exe\"))\nraise SystemExit(7)\n")
+    prog.chmod(0o755)
+    res = pool.submit(sub("executable = prog.py\noutput = prog.out\nqueue\n"), iwd=str(workdir))
     assert ended(pool, f"{res.cluster}.0")["ExitCode"] == 7
+    assert (workdir / "prog.out").read_text().strip().startswith(("/usr/bin/python3", "/bin/python3"))  # /usr/bin/python3.11 here
 
 
 def test_projection_keeps_values(pool: LocalPool, workdir: Path) -> None:
@@ -268,32 +282,60 @@ def test_projection_keeps_values(pool: LocalPool, workdir: Path) -> None:
     assert set(ad.keys()) == {"QDate", "Label"}
 
 
-def test_job_environment_and_job_ad_file(tmp_path: Path, workdir: Path) -> None:
-    pool = LocalPool(tmp_path / "state", slots=1, hostname="node01.example.org",
-                     job_env={"JOBMON_RELAY_URL": "https://127.0.0.1:1/clarens", "JOBMON_CA_FILE": "/ca.pem"})
+def test_job_sees_what_an_execute_node_gives_and_nothing_of_the_relay(tmp_path: Path, workdir: Path) -> None:
+    # as recorded from HTCondor 25.14 (shared/condor-fixtures/sandbox/fast_intervals/report/env.txt,
+    # ls_la_scratch.txt): only HTCondor's variables and the submit file's environment, no HOME, no
+    # PATH; a scratch directory with the transferred files only; the relay's state out of reach
+    state = tmp_path / "state"
+    secret = state / "relay.key"
+    pool = LocalPool(state, slots=1, hostname="node01.example.org")
     try:
+        secret.write_text("not for jobs\n")
         creds = tmp_path / "creds"
         creds.mkdir()
         (creds / "jobmon.cred").write_text("secret\n")
-        script(workdir, "job.sh", """\
-            echo "id=$JOBMON_JOB_ID relay=$JOBMON_RELAY_URL ca=$JOBMON_CA_FILE"
-            echo "cred=$(basename "$JOBMON_CREDENTIAL_FILE") scratch_is_cwd=$([ "$_CONDOR_SCRATCH_DIR" = "$PWD" ] && echo yes)"
+        (workdir / "input.txt").write_text("in\n")
+        script(workdir, "job.sh", f"""\
+            env | sort > env.txt
+            ls -A > ls.txt
+            id -u > uid.txt
+            if cat {secret} > /dev/null 2>&1; then echo readable; else echo unreadable; fi > secret.txt
+            ls {state} > /dev/null 2>&1 && echo listable > state.txt || echo unlistable > state.txt
+            pwd > pwd.txt
             cp "$_CONDOR_JOB_AD" job_ad_copy.txt
             """)
-        res = pool.submit(sub(f"executable = job.sh\ntransfer_input_files = {creds / 'jobmon.cred'}\noutput = out.txt\n"
+        res = pool.submit(sub(f"executable = job.sh\ntransfer_input_files = input.txt, {creds / 'jobmon.cred'}\n"
+                              "environment = \"MINE=1 OTHER='a b'\"\nrequest_cpus = 1\n"
                               "+JobMonEnabled = true\nqueue\n"), iwd=str(workdir))
         ended(pool, f"{res.cluster}.0")
-        out = (workdir / "out.txt").read_text().splitlines()
-        assert out[0] == f"id={res.cluster}.0 relay=https://127.0.0.1:1/clarens ca=/ca.pem"
-        assert out[1] == "cred=jobmon.cred scratch_is_cwd=yes"
-        job_ad = classad2.parseOne((workdir / "job_ad_copy.txt").read_text())
-        assert job_ad["ClusterId"] == res.cluster and job_ad["JobMonEnabled"] is True
-        assert job_ad["Out"] == "_condor_stdout" and job_ad["OrigIwd"] == str(workdir)
-        assert "JobMonShepherdPid" not in job_ad
-        # the credential went in but never comes back out
-        assert not (workdir / "jobmon.cred").exists()
+        scratch = pool.sandbox_path(res.cluster, 0)
     finally:
         pool.close()
+    env = dict(line.split("=", 1) for line in (workdir / "env.txt").read_text().splitlines())
+    assert "HOME" not in env and "PATH" not in env
+    assert not [k for k in env if k.startswith("JOBMON_")]
+    assert env["MINE"] == "1" and env["OTHER"] == "a b"
+    assert env["_CONDOR_SCRATCH_DIR"] == str(scratch) == (workdir / "pwd.txt").read_text().strip()
+    assert env["_CONDOR_JOB_AD"] == str(scratch / ".job.ad") and env["_CONDOR_SLOT"] == "slot1"
+    assert env["BATCH_SYSTEM"] == "HTCondor" and env["OMP_NUM_THREADS"] == "1"
+    assert env["TMPDIR"] == str(scratch / "tmp")
+    assert state not in scratch.parents  # the scratch directory is not inside the relay's state
+    listed = set((workdir / "ls.txt").read_text().split())
+    assert listed == {".job.ad", ".machine.ad", "_condor_stdout", "_condor_stderr", "input.txt", "jobmon.cred",
+                      "job.sh", "tmp", "var", "env.txt", "ls.txt"}
+    assert (workdir / "secret.txt").read_text() == "unreadable\n"
+    assert (workdir / "state.txt").read_text() == "unlistable\n"
+    if os.geteuid() == 0:  # root's jobs run as nobody, as HTCondor never runs a job as root
+        import pwd
+
+        assert int((workdir / "uid.txt").read_text()) == pwd.getpwnam("nobody").pw_uid
+    job_ad = classad2.parseOne((workdir / "job_ad_copy.txt").read_text())
+    assert job_ad["ClusterId"] == res.cluster and job_ad["JobMonEnabled"] is True
+    assert job_ad["Out"] == "_condor_stdout" and job_ad["OrigIwd"] == str(workdir)
+    assert "JobMonShepherdPid" not in job_ad
+    # the credential and the unchanged input went in but never come back out; new files do
+    assert not (workdir / "jobmon.cred").exists() and (workdir / "input.txt").read_text() == "in\n"
+    assert not (workdir / ".job.ad").exists() and not (workdir / "tmp").exists()
 
 
 def test_queue_in_and_matching_use_the_submit_directory(pool: LocalPool, workdir: Path) -> None:
@@ -327,15 +369,14 @@ def test_user_log_is_readable_by_htcondor(pool: LocalPool, workdir: Path) -> Non
 
 
 def test_drain_lets_running_jobs_finish_and_starts_none(pool: LocalPool, workdir: Path) -> None:
-    gate = workdir / "gate"
-    script(workdir, "job.sh", f"while [ ! -e {gate} ]; do sleep 0.1; done\n")
+    script(workdir, "job.sh", GATED)
     first = pool.submit(sub("executable = job.sh\nqueue\n"), iwd=str(workdir))
     wait_for(lambda: ad_of(pool, f"{first.cluster}.0")["JobStatus"] == 2, what="running")
     pool.node_action("node01.example.org", NodeAction.DRAIN)
     later = pool.submit(sub("executable = /bin/true\nqueue\n"), iwd=str(workdir))
     node = pool.nodes()[0]
     assert node.state == "draining" and node.draining and node.running_jobs == (f"{first.cluster}.0",)
-    gate.touch()
+    open_gate(pool, first.cluster)
     assert exit_of(ended(pool, f"{first.cluster}.0")) == (0, None)
     wait_for(lambda: pool.nodes()[0].state == "drained", what="drained")
     assert ad_of(pool, f"{later.cluster}.0")["JobStatus"] == 1

@@ -18,7 +18,9 @@ def test_submit_run_and_end_through_the_relay(pki: Any, tmp_path: Path) -> None:
     from relay import server
     from relay.config import load_config
 
-    pool = LocalPool(tmp_path / "pool", slots=2, job_env={"JOBMON_CA_FILE": str(pki.ca_file)})
+    # nothing of the relay reaches the job but what its submit file transfers: the relay's CA
+    # travels as jobmon-ca.pem beside the per-job credential (relay/job_trust.py)
+    pool = LocalPool(tmp_path / "pool", slots=2)
     config = load_config(None, {
         "listen": "127.0.0.1:0", "state_dir": str(tmp_path / "state"), "host_cert": str(pki.host.cert_path),
         "host_key": str(pki.host.key_path), "ca_file": str(pki.ca_file), "pool_check_interval": 0.2,
@@ -78,7 +80,7 @@ def test_submit_run_and_end_through_the_relay(pki: Any, tmp_path: Path) -> None:
                 break
             pause.wait(0.05)
         assert "out.txt" in names and "err.txt" in names and "go" in names  # 'go': made during the job
-        assert "unrelated.txt" not in names and "jobmon.cred" not in names
+        assert "unrelated.txt" not in names and "jobmon.cred" not in names and "jobmon-ca.pem" not in names
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)

@@ -179,8 +179,7 @@ def live_relay(tmp_path_factory: pytest.TempPathFactory, pki: Any) -> Any:
     root = tmp_path_factory.mktemp("live")
     port = _free_port()
     url = f"https://localhost:{port}"
-    pool = LocalPool(root / "pool", slots=4, hostname="node01.example.org",
-                     job_env={"JOBMON_CA_FILE": str(pki.ca_file)})
+    pool = LocalPool(root / "pool", slots=4, hostname="node01.example.org")
     config = load_config(None, {
         "listen": f"127.0.0.1:{port}",
         "state_dir": str(root / "relay"),
