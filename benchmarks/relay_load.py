@@ -63,7 +63,7 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: An
 
 # -- daemon processes -----------------------------------------------------------------
 async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, poll_wait: float,
-                      piggyback: bool = False) -> None:
+                      piggyback: bool = False, watched: int = 0, push_interval: float = 1.0) -> None:
     import asyncio.sslproto
 
     asyncio.sslproto.SSLProtocol.max_size = 32 * 1024  # type: ignore[attr-defined]  # as the relay does
@@ -75,6 +75,18 @@ async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, p
     sem = asyncio.Semaphore(50)  # bound concurrent TLS handshakes while connecting
 
     async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
+        async def pushes(sess: str) -> None:
+            await asyncio.sleep(random.uniform(0, push_interval))  # spread over the second
+            done = 0.0
+            while True:
+                done += 1.0
+                try:
+                    await rpc(session, url, "jobmon.heartbeat", sess,
+                              {"time": time.time(), "progress": {"done": done, "total": 1e6, "rate": 1.0}})
+                except (aiohttp.ClientError, asyncio.TimeoutError, xmlrpc.client.Fault):
+                    return
+                await asyncio.sleep(push_interval)
+
         async def one(i: int) -> None:
             nonlocal registered
             name = f"bench-{i}"
@@ -83,6 +95,8 @@ async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, p
             registered += 1
             if registered == count:
                 print("READY", flush=True)
+            if i < watched:  # as a watched daemon does: fresh progress once a second (issue 13)
+                asyncio.ensure_future(pushes(sess))
             outbox: list[dict[str, Any]] = []
             while True:
                 try:
@@ -185,7 +199,8 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     url = f"https://127.0.0.1:{port}/clarens"
     out: dict[str, Any] = {"daemons_target": args.daemons, "procs": args.procs, "poll_wait": args.poll_wait,
-                           "results_on_poll": args.piggyback}
+                           "results_on_poll": args.piggyback, "watched": args.watched,
+                           "push_interval": args.push_interval}
     children: list[subprocess.Popen[str]] = []
     conn = aiohttp.TCPConnector(limit=0, ssl=client_ctx(paths))
     try:
@@ -202,7 +217,9 @@ async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
             def spawn(start: int, count: int) -> subprocess.Popen[str]:
                 p = subprocess.Popen([sys.executable, __file__, "--role", "daemons", "--url", url,
                                       "--pki", str(tmp), "--start", str(start), "--count", str(count),
-                                      "--poll-wait", str(args.poll_wait)] + (["--piggyback"] if args.piggyback else []),
+                                      "--poll-wait", str(args.poll_wait), "--watched", str(args.watched),
+                                      "--push-interval", str(args.push_interval)]
+                                     + (["--piggyback"] if args.piggyback else []),
                                      stdout=subprocess.PIPE, text=True)
                 children.append(p)
                 return p
@@ -272,6 +289,9 @@ def main() -> None:
     ap.add_argument("--piggyback", action="store_true",
                     help="daemons send results with their next poll (jobmon.poll's results argument)")
     ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
+    ap.add_argument("--watched", type=int, default=0,
+                    help="the first N daemons report progress every --push-interval s, as watched daemons do")
+    ap.add_argument("--push-interval", type=float, default=1.0)
     ap.add_argument("--url")
     ap.add_argument("--pki")
     ap.add_argument("--start", type=int, default=0)
@@ -280,7 +300,8 @@ def main() -> None:
     if args.role == "daemons":
         paths = {k: str(Path(args.pki) / f) for k, f in [("ca", "ca.pem"), ("user", "user.pem"),
                                                          ("user_key", "user.key")]}
-        asyncio.run(run_daemons(args.url, paths, args.start, args.count, args.poll_wait, args.piggyback))
+        asyncio.run(run_daemons(args.url, paths, args.start, args.count, args.poll_wait, args.piggyback,
+                                args.watched, args.push_interval))
         return
     result = asyncio.run(coordinator(args))
     result["command"] = " ".join([".venv/bin/python", "benchmarks/relay_load.py"] + sys.argv[1:])

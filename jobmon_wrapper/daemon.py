@@ -20,14 +20,14 @@ fault but 900/998) makes the daemon fall back to ``jobmon.result`` for good.
 """
 
 import os
-import random
 import threading
 import time
 import xmlrpc.client
 from http import client as http_client
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from jobmon_wrapper import log, protocol
+from jobmon_wrapper.backoff import Backoff
 from jobmon_wrapper.config import Config
 from jobmon_wrapper.faults import NOT_REGISTERED, SHUTTING_DOWN
 from jobmon_wrapper.progress import Progress
@@ -38,32 +38,14 @@ from jobmon_wrapper.transport import (
     read_credential,
     tls_failure,
 )
+from jobmon_wrapper.watch import BEAT, PUSH, ProgressPush
 
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 60.0
 DEFAULT_POLL_WAIT = 30.0
 DEFAULT_HEARTBEAT = 60.0
 CALL_TIMEOUT = 30.0
 MIN_EMPTY_POLL = 0.5
 PIGGYBACK_WAIT = 0.25
 RETRYABLE_FAULTS = (SHUTTING_DOWN,)
-
-
-class Backoff(object):
-    """Capped exponential backoff with full jitter."""
-
-    def __init__(self, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> None:
-        self.base = base
-        self.cap = cap
-        self.failures = 0
-
-    def next(self) -> float:
-        ceiling = min(self.cap, self.base * (2 ** min(self.failures, 30)))
-        self.failures += 1
-        return random.uniform(ceiling / 2.0, ceiling)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 def _number(value: Any, default: float, low: float, high: float) -> float:
@@ -123,6 +105,7 @@ class Daemon(object):
         self._registering = False
         self._tried = False
         self._attempt_done = threading.Event()   # set when a register attempt has ended
+        self.push = ProgressPush(progress)       # live progress while watched (watch.py)
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -135,6 +118,7 @@ class Daemon(object):
     def stop(self) -> None:
         self.stopping.set()
         self.ctx.stop.set()
+        self.push.wake()
 
     def finish(self, final: Dict[str, Any], deadline: float) -> bool:
         """Post the final status if a session exists and time allows."""
@@ -147,6 +131,7 @@ class Daemon(object):
         remaining = deadline - time.time()
         if session is None or remaining <= 0.05:
             return False
+        self._flush_results(session, deadline)
         for attempt in (0, 1):
             client = self._base.clone(timeout=max(0.05, deadline - time.time()))
             try:
@@ -164,6 +149,20 @@ class Daemon(object):
                 return False
             time.sleep(0.1)
         return False
+
+    def _flush_results(self, session: str, deadline: float) -> None:
+        """Results still waiting for the next poll go now: the payload's end must not lose them."""
+        with self._results_lock:
+            results = self._pending if self._pending_session == session else []
+            self._pending = []
+        for item in results:
+            if deadline - time.time() <= 0.3:
+                return
+            try:
+                self._post_result(session, item["id"], item["result"])
+            except Exception as exc:  # noqa: BLE001 - the finish still goes out
+                log.say("result lost at the end (%s: %s)" % (type(exc).__name__, exc), key="flush")
+                return
 
     # -- loops -------------------------------------------------------------
     def _register(self) -> None:
@@ -186,6 +185,8 @@ class Daemon(object):
                                     65536.0, 1 << 30))
         self._poller.timeout = self.poll_wait + CALL_TIMEOUT
         self._poller.close()
+        if "watched" in reply:
+            self.push.set_watched(bool(reply.get("watched")), reply.get("watch_interval"))
         with self._session_lock:
             self.session = reply["session"]
         self.registered.set()
@@ -213,7 +214,12 @@ class Daemon(object):
                 backoff.reset()
                 if not isinstance(requests, list):
                     raise ValueError("relay sent a bad poll reply")
-                batch = [req for req in requests if isinstance(req, dict)]
+                batch = []
+                for req in requests:
+                    if isinstance(req, dict) and req.get("op") == "watch":
+                        self._watch(req)  # a control request: no thread, no result
+                    elif isinstance(req, dict):
+                        batch.append(req)
                 for req in batch:
                     self._dispatch(req)
                 if batch:
@@ -255,7 +261,7 @@ class Daemon(object):
         try:
             if not results:
                 return self._poller.call("jobmon.poll", session, float(self.poll_wait))
-            fit, rest = _split_results(results, self.max_body)
+            fit, rest = protocol.split_results(results, self.max_body)
             try:
                 for item in rest:  # too big to ride along together: their own posts
                     self._post_result(session, item["id"], item["result"])
@@ -290,14 +296,28 @@ class Daemon(object):
                     return
                 self._results_lock.wait(left)
 
+    def _beat_at(self) -> float:
+        return time.monotonic() + (self.heartbeat if self.registered.is_set() else 1.0)
+
     def _heartbeat_loop(self) -> None:
-        while not self.stopping.wait(self.heartbeat if self.registered.is_set() else 1.0):
+        """Heartbeats every ``heartbeat`` seconds; in between, live progress while watched (watch.py)."""
+        beat_at = self._beat_at()
+        while True:
+            action = self.push.next_action(beat_at, self.stopping)
+            if not action:
+                return
+            if action == BEAT:
+                beat_at = self._beat_at()
             session = self.session
             if session is None:
                 continue
+            version = self.progress.version if self.progress is not None else 0
             try:
                 snap = self.progress.snapshot() if self.progress is not None else None
-                status = protocol.heartbeat_status(self.ctx, snap)
+                if action == BEAT:
+                    status = protocol.heartbeat_status(self.ctx, snap)
+                else:
+                    status = protocol.progress_status(snap)
                 self._post("jobmon.heartbeat", session, status)
             except xmlrpc.client.Fault as fault:
                 if fault.faultCode == NOT_REGISTERED:
@@ -310,6 +330,14 @@ class Daemon(object):
             except Exception as exc:  # noqa: BLE001 - loop boundary
                 log.say("heartbeat failed (%s: %s)" % (type(exc).__name__, exc),
                         key="heartbeat-%s" % type(exc).__name__)
+            finally:
+                self.push.sent(version, action == PUSH)
+
+    def _watch(self, req: Dict[str, Any]) -> None:
+        """The relay's ``watch`` control request: someone started or stopped watching the job."""
+        args = req.get("args")
+        if isinstance(args, dict):
+            self.push.set_watched(bool(args.get("watched")), args.get("interval"))
 
     # -- requests ----------------------------------------------------------
     def _dispatch(self, req: Dict[str, Any]) -> None:
@@ -377,20 +405,3 @@ class Daemon(object):
     def _post(self, method: str, *params: Any) -> Any:
         with self._post_lock:
             return self._poster.call(method, *params)
-
-
-def _split_results(results: List[Dict[str, Any]],
-                   max_body: int) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
-    """Results that fit together in one poll body, and the rest (posted on their own)."""
-    room = max_body - 4096
-    fit: List[Dict[str, Any]] = []
-    rest: List[Dict[str, Any]] = []
-    used = 0
-    for item in results:
-        size = protocol.encoded_size(item)
-        if used + size <= room:
-            fit.append(item)
-            used += size
-        else:
-            rest.append(item)
-    return fit, rest

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from typing import Any, Deque, Dict, Optional, Pattern, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Pattern, Tuple
 
 WINDOW = 60.0
 MAX_TEXT = 200
@@ -74,6 +74,11 @@ class Progress(object):
         self._samples: Deque[Tuple[float, float]] = collections.deque()
         self._file_sig: Optional[Tuple[float, int]] = None
         self.version = 0
+        self._listeners: List[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every update (outside the lock; it must be quick)."""
+        self._listeners.append(callback)
 
     # -- input -------------------------------------------------------------
     def feed_line(self, line: bytes) -> bool:
@@ -114,6 +119,8 @@ class Progress(object):
                 while len(self._samples) > 2 and now - self._samples[0][0] > WINDOW:
                     self._samples.popleft()
             self.version += 1
+        for callback in self._listeners:
+            callback()
 
     def refresh_file(self) -> None:
         """Re-read the progress file if it changed since the last look."""

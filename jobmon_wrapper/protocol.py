@@ -11,13 +11,13 @@ import sys
 import threading
 import time
 import xmlrpc.client
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from jobmon_wrapper import __version__, ops, procs
 from jobmon_wrapper.faults import EXEC_FAILED, OpFault
 from jobmon_wrapper.sandbox import Sandbox
 
-CAPABILITIES = ["exec", "read", "list", "stat", "ps", "cancel"]
+CAPABILITIES = ["exec", "read", "list", "stat", "ps", "cancel", "watch"]
 DEFAULT_MAX_BODY = 1 << 20   # the relay's default max_body_bytes
 _ENVELOPE = 16384            # room for the XML around the data
 
@@ -122,6 +122,14 @@ def heartbeat_status(ctx: Context, progress: Optional[Dict[str, Any]]) -> Dict[s
     return status
 
 
+def progress_status(progress: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A live progress report for a watched job: the heartbeat's struct without resource use."""
+    status: Dict[str, Any] = {"time": time.time()}
+    if progress:
+        status["progress"] = progress
+    return status
+
+
 def encoded_size(*params: Any) -> int:
     return len(xmlrpc.client.dumps(tuple(params), "jobmon.result").encode("utf-8"))
 
@@ -156,3 +164,20 @@ def fit_result(result: Dict[str, Any], max_body: int = DEFAULT_MAX_BODY) -> Dict
             out["stderr"] = xmlrpc.client.Binary(keep_err)
         out["truncated"] = True
     return out
+
+
+def split_results(results: List[Dict[str, Any]],
+                   max_body: int) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """Results that fit together in one poll body, and the rest (posted on their own)."""
+    room = max_body - 4096
+    fit: List[Dict[str, Any]] = []
+    rest: List[Dict[str, Any]] = []
+    used = 0
+    for item in results:
+        size = encoded_size(item)
+        if used + size <= room:
+            fit.append(item)
+            used += size
+        else:
+            rest.append(item)
+    return fit, rest

@@ -36,6 +36,7 @@ from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
 from relay.statedir import secure_state_dir
 from relay.tls_refusals import HandshakeRefusals, problem_text, sinful_host
+from relay.watching import PUSH_INTERVAL, Watchers
 from relay.watcher import EndWatcher
 
 log = logging.getLogger("relay.core")
@@ -75,6 +76,10 @@ class CoreBase:
         self.job_trust = JobTrust("", "not worked out (no HTTPS server)")
         #: handshakes in which a client refused our certificate (tls.py records them)
         self.tls_refusals = HandshakeRefusals()
+        #: who watches which job (watched daemons report progress live; relay/watching.py)
+        self.watchers = Watchers(self._watch_changed)
+        self.change_seq = 0   # bumped at every daemon report; jobmon.watch waits for it to move
+        self._change_event: asyncio.Event | None = None
         self._watch_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------
@@ -91,7 +96,32 @@ class CoreBase:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(0.5)
+            self.watchers.expire()
             await asyncio.to_thread(self.audit_log.flush)
+
+    # -- live progress for watchers (relay/watching.py) ------------------
+    def _watch_changed(self, job: str, watched: bool) -> None:
+        """A job gained its first watcher or lost its last: tell its daemon, if it is connected."""
+        daemon = self.registry.by_job.get(job)
+        if daemon is not None and daemon.final is None and not daemon.gone and self.registry.connected(job):
+            self.registry.control(daemon, "watch", {"watched": watched, "interval": PUSH_INTERVAL})
+
+    def note_change(self, daemon: Daemon) -> None:
+        """A daemon reported: wake every ``jobmon.watch`` waiting for news."""
+        self.change_seq += 1
+        daemon.seq = self.change_seq
+        if self._change_event is not None:
+            self._change_event.set()
+            self._change_event = None
+
+    async def wait_change(self, timeout: float) -> None:
+        """Return at the next daemon report, or after ``timeout`` seconds."""
+        if self._change_event is None:
+            self._change_event = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._change_event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
 
     @property
     def stopping(self) -> bool:

@@ -5,7 +5,8 @@ and raise :class:`relay.faults.RelayFault`; the XML-RPC methods
 (:mod:`relay.methods`) and the web pages (``relay.web``) both call them.
 Hooks for the web pages: :meth:`subscribe` (async iterator of job structs)
 and :meth:`on_job_end` (callback with the job struct when a daemon reports
-its end). Daemon operations live in :mod:`relay.daemon_ops`.
+its end). Daemon operations live in :mod:`relay.daemon_ops`, live-progress
+watching in :mod:`relay.watch_ops`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from jobmon.jobstate import State
 from jobmon.pools.base import JobAction, NodeAction
 from relay import returned
 from relay.base import _parse_job
-from relay.daemon_ops import DaemonCore
+from relay.watch_ops import WatchCore
 from relay.faults import Fault, RelayFault
 from relay.identity import Identity
 from relay.jobs import ad_id, owner_dn
@@ -44,7 +45,7 @@ def _number(options: Mapping[str, Any], key: str, default: float) -> float:
     return float(val)
 
 
-class RelayCore(DaemonCore):
+class RelayCore(WatchCore):
     # -- who am I --------------------------------------------------------
     async def whoami(self, caller: Identity) -> dict[str, Any]:
         return {"dn": caller.dn, "admin": self.is_admin(caller), "auth": caller.kind}

@@ -9,6 +9,7 @@ from relay.faults import Fault, RelayFault
 from relay.identity import Identity
 from relay.jobs import owner_dn
 from relay.registry import Daemon
+from relay.watching import PUSH_INTERVAL
 
 
 def _need_str(info: dict[str, Any], key: str) -> str:
@@ -46,12 +47,15 @@ class DaemonCore(CoreBase):
                     Fault.NOT_OWNER, f"job {job} belongs to {owner}, not to you"), job)
         daemon = self.registry.register(job, caller.dn, caller.kind, info, caller.credential_id)
         self.audit(caller, "jobmon.register", job=job, note=f"host={info.get('host', '?')}")
+        self.note_change(daemon)
         self.publish(self.daemon_struct(daemon))
         return {
             "session": daemon.session,
             "poll_wait": self.config.poll_wait,
             "heartbeat": self.config.heartbeat,
             "relay_version": self.version,
+            "watched": self.watchers.watched(job),   # someone already looks: report progress live
+            "watch_interval": PUSH_INTERVAL,
         }
 
     def _claims(self, caller: Identity) -> Any:
@@ -82,12 +86,14 @@ class DaemonCore(CoreBase):
                 if key in status:
                     daemon.status[key] = status[key]
         self.registry.touch(daemon)
+        self.note_change(daemon)
         self.publish(self.daemon_struct(daemon))
         return {}
 
     async def finish(self, caller: Identity, session: str, final: dict[str, Any]) -> bool:
         daemon = self.daemon(caller, session)
         self.registry.finish(daemon, final if isinstance(final, dict) else {})
+        self.note_change(daemon)
         struct = self.daemon_struct(daemon)
         self.audit(caller, "jobmon.finish", job=daemon.job, exit_status=_int(final.get("exit_code")))
         self.publish(struct)

@@ -24,6 +24,13 @@ async def status(ctx: Ctx, job: str) -> Any:
     return await ctx.core.status(ctx.caller, job)
 
 
+@method("jobmon.watch", "struct array struct?", "user",
+        "Watch jobs live: {since, jobs: {id: job struct}} for the listed jobs whose daemons are connected "
+        "(yours); options: since (wait for a report newer than this), wait (seconds, <= 30), lease (seconds).")
+async def watch(ctx: Ctx, jobs: list[Any], options: dict[str, Any] | None = None) -> Any:
+    return await ctx.core.watch(ctx.caller, jobs, options or {})
+
+
 @method("jobmon.exec", "struct string array struct?", "user",
         "Run argv in the job's sandbox; options: timeout, shell, max_output, cwd.")
 async def exec_(ctx: Ctx, job: str, argv: list[Any], options: dict[str, Any] | None = None) -> Any:

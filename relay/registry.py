@@ -22,6 +22,7 @@ from typing import Any
 from relay.faults import Fault, RelayFault
 
 MAX_PER_POLL = 64
+FINISH_GRACE = 2.0   # seconds a finished job's daemon has to post results of commands it was running
 log = logging.getLogger("relay.registry")
 
 
@@ -55,6 +56,7 @@ class Daemon:
     status: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] | None = None
     gone: bool = False
+    seq: int = 0          # the core's change counter at this daemon's last report (jobmon.watch)
 
 
 class Registry:
@@ -133,10 +135,26 @@ class Registry:
         daemon.last_seen = time.time()
 
     def finish(self, daemon: Daemon, final: dict[str, Any]) -> None:
+        """The payload ended. Requests never handed out fail now (502); those the daemon already
+        runs get ``FINISH_GRACE`` seconds for their result, which may arrive after the finish
+        (a command that ends the job, e.g. one that opens the payload's gate, still gets its answer)."""
         daemon.final = dict(final)
         daemon.last_seen = time.time()
-        self._fail_queue(daemon, RelayFault(Fault.JOB_ENDED, f"job {daemon.job} has ended"))
+        fault = RelayFault(Fault.JOB_ENDED, f"job {daemon.job} has ended")
+        delivered = [r for r in self.requests.values() if r.job == daemon.job and r.delivered and not r.future.done()]
+        for req in list(self.requests.values()):
+            if req.job == daemon.job and not req.delivered and not req.future.done():
+                req.future.set_exception(fault)
+        daemon.queue = deque(r for r in daemon.queue if r.op in ("cancel", "watch"))
+        if delivered:
+            asyncio.get_running_loop().call_later(FINISH_GRACE, self._fail_late, delivered, fault)
         self._wake(daemon)
+
+    @staticmethod
+    def _fail_late(requests: list[Request], fault: RelayFault) -> None:
+        for req in requests:
+            if not req.future.done():
+                req.future.set_exception(fault)
 
     # -- user side ---------------------------------------------------
     def connected(self, job: str, now: float | None = None) -> bool:
@@ -177,10 +195,14 @@ class Registry:
                 req.future.cancel()
 
     def _cancel(self, daemon: Daemon, rid: str) -> None:
+        self.control(daemon, "cancel", {"request": rid})
+
+    def control(self, daemon: Daemon, op: str, args: dict[str, Any]) -> None:
+        """Send the daemon a control request (``cancel``, ``watch``) it answers with no result."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         cid = f"{self._prefix}{next(self._ids)}"
-        daemon.queue.append(Request(cid, "cancel", {"request": rid}, time.time() + 30, fut, daemon.job))
+        daemon.queue.append(Request(cid, op, args, time.time() + 30, fut, daemon.job))
         self._wake(daemon)
 
     # -- internals ---------------------------------------------------
@@ -195,7 +217,7 @@ class Registry:
                 owner = self.by_job.get(req.job)
                 if owner is daemon or owner is None:
                     req.future.set_exception(fault)
-        daemon.queue = deque(r for r in daemon.queue if r.op == "cancel")
+        daemon.queue = deque(r for r in daemon.queue if r.op in ("cancel", "watch"))
 
     def _drop(self, daemon: Daemon, fault: RelayFault) -> None:
         daemon.gone = True

@@ -10,7 +10,6 @@ from jobmon.cli.common import Context, cluster_jobs, exit_text, fmt_duration, fm
 from jobmon.errors import JobmonError
 from jobmon.jobid import JobId
 
-REFRESH = 2.0
 ENDED = ("finished", "removed")
 
 
@@ -110,13 +109,17 @@ def run_q(ctx: Context) -> int:
         return 0
     from rich.live import Live
 
+    from jobmon.cli.live import live_jobs
+
     with Live(job_table(jobs), console=console, refresh_per_second=4) as live:
-        while jobs and not all(j.get("state") in ENDED for j in jobs):
-            time.sleep(REFRESH)
-            jobs = ctx.client().joblist(flt)
+        for jobs in live_jobs(ctx.client(), lambda: list(ctx.client().joblist(flt)), _all_ended):
             live.update(job_table(jobs))
     _summary(ctx, jobs)
     return 0
+
+
+def _all_ended(jobs: list[dict[str, Any]]) -> bool:
+    return not jobs or all(j.get("state") in ENDED for j in jobs)
 
 
 def _summary(ctx: Context, jobs: list[dict[str, Any]]) -> None:
@@ -204,16 +207,27 @@ def _watch(ctx: Context, job: JobId) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+    from jobmon.cli.live import live_jobs
+
     ids = [str(j["id"]) for j in cluster_jobs(ctx, job)] if job.is_cluster else [str(job)]
     console = Console(file=ctx.out)
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                TextColumn("{task.fields[detail]}"))
+
+    def full() -> list[dict[str, Any]]:
+        if not job.is_cluster:
+            return [dict(ctx.client().status(str(job)))]
+        listed = {str(j.get("id")): dict(j) for j in ctx.client().joblist({"cluster": job.cluster})}
+        return [listed[jid] for jid in ids if jid in listed]
+
+    states: dict[str, Mapping[str, Any]] = {}
     with Progress(*columns, console=console, refresh_per_second=4) as bars:
         tasks = {jid: bars.add_task(jid, total=None, detail="") for jid in ids}
-        states: dict[str, Mapping[str, Any]] = {}
-        while True:
-            for jid in ids:
-                st = ctx.client().status(jid)
+        for jobs in live_jobs(ctx.client(), full, _all_ended):
+            for st in jobs:
+                jid = str(st.get("id"))
+                if jid not in tasks:
+                    continue
                 states[jid] = st
                 p = st.get("progress") or {}
                 total = p.get("total") if isinstance(p.get("total"), (int, float)) else None
@@ -230,8 +244,5 @@ def _watch(ctx: Context, job: JobId) -> int:
                     if total is None:
                         total, done = 1, 1
                 bars.update(tasks[jid], total=total, completed=done, detail=detail)
-            if all(s.get("state") in ENDED for s in states.values()):
-                break
-            time.sleep(REFRESH)
     bad = [jid for jid, s in states.items() if s.get("state") != "finished" or s.get("exit_code", 0) != 0]
     return 1 if bad else 0

@@ -220,6 +220,20 @@ async def farm_status(core: Any, ident: Any) -> dict[str, Any]:
 
 
 # -- live changes ---------------------------------------------------------------------------
+def watch_hold(core: Any, holder: str, jobs: list[str], only: bool = False) -> None:
+    """An open live view watches ``jobs`` (their daemons report progress live) until released."""
+    watchers = getattr(core, "watchers", None)
+    if watchers is None:
+        return
+    (watchers.hold_only if only else watchers.hold)(holder, jobs)
+
+
+def watch_release(core: Any, holder: str) -> None:
+    watchers = getattr(core, "watchers", None)
+    if watchers is not None:
+        watchers.release(holder)
+
+
 class ChangeFeed:
     """A generation counter bumped on every job update the core reports.
 

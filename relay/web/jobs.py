@@ -112,6 +112,9 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
     state, all_jobs = _filters(request, viewer)
     stream = EventStream(request)
     await stream.open()
+    holder = f"web:{id(stream)}"  # while this stream is open its jobs report progress live
+    if job:
+        backend.watch_hold(ctx.core, holder, [job])
     last: dict[str, Any] = {}
     known: dict[str, dict[str, Any]] = {}  # the job structs this feed last showed, by id
     seen = ctx.changes.generation
@@ -134,6 +137,8 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
                     last["job"] = parts
             else:
                 view = await _jobs_view(ctx, viewer, state, all_jobs, known)
+                backend.watch_hold(ctx.core, holder, [str(j.get("id")) for j in view["jobs"]
+                                                      if j.get("state") == "running"], only=True)
                 payload = {
                     "rows": ctx.render_str("_jobrows.html", **view),
                     "filters": ctx.render_str("_filters.html", **view),
@@ -154,4 +159,6 @@ async def events(request: web.Request, ctx: WebContext, viewer: Viewer) -> web.S
                 await asyncio.sleep(pause)
     except (ConnectionResetError, ConnectionError):
         pass
+    finally:
+        backend.watch_release(ctx.core, holder)
     return stream.response

@@ -111,6 +111,8 @@ class FakeRelay:
         self.registered = threading.Event()
         self.finished = threading.Event()
         self.heartbeats: list[dict[str, Any]] = []
+        self.heartbeat_times: list[float] = []  # when each heartbeat arrived (time.monotonic())
+        self.watched: bool | None = None        # announced in the register reply if set
         self.finals: list[dict[str, Any]] = []
         self.registers: list[dict[str, Any]] = []
         self.piggybacked: list[str] = []        # result ids that rode on a poll
@@ -211,6 +213,8 @@ class FakeRelay:
                      "heartbeat": self.heartbeat, "relay_version": "fake-1"}
             if self.max_body is not None:
                 reply["max_body"] = self.max_body
+            if self.watched is not None:
+                reply["watched"], reply["watch_interval"] = self.watched, 1.0
             return reply
         if method == "jobmon.joblist":
             with self.lock:
@@ -242,6 +246,7 @@ class FakeRelay:
         if method == "jobmon.heartbeat":
             with self.lock:
                 self.heartbeats.append(params[1])
+                self.heartbeat_times.append(time.monotonic())
             return {}
         if method == "jobmon.finish":
             with self.lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobmon_wrapper.daemon import Backoff
+from jobmon_wrapper.backoff import Backoff
 
 
 def test_backoff_grows_caps_and_jitters() -> None:
