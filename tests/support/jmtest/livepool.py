@@ -24,7 +24,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -413,14 +412,9 @@ class LiveSession:
                 raise LiveError(f"`{' '.join(cmd)}` exited with status {self.proc.returncode}:\n"
                                 f"{self.relay_log_tail(40)}")
             url = self._served_url()
-            if url:
-                host, port = url.split("/")[2].rsplit(":", 1)
-                try:
-                    with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
-                        self.url = url
-                        break
-                except OSError:
-                    pass
+            if url and self._answers(url):
+                self.url = url
+                break
             if deadline.expired:
                 raise LiveError(f"`{' '.join(cmd)}` did not serve within {deadline.describe()}:\n"
                                 f"{self.relay_log_tail(40)}")
@@ -434,6 +428,20 @@ class LiveSession:
             paths = local_pki_paths(self.state_dir)
             self.cred_args = ["--cert", str(paths["user_cert"]), "--key", str(paths["user_key"])]
         return self.url
+
+    def _answers(self, url: str) -> bool:
+        """The relay answers ``jobmon.whoami`` over TLS with the certificate it made for this user
+        (a bare TCP probe would only leave a refused handshake in its log)."""
+        from jobmon.client import Client, make_ssl_context
+        from jobmon.errors import JobmonError
+        from jobmon.settings import local_pki_paths
+
+        p = local_pki_paths(self.state_dir)
+        try:
+            Client(url, make_ssl_context(p["user_cert"], p["user_key"], p["ca"], None), 5.0).whoami()
+            return True
+        except (JobmonError, OSError):
+            return False
 
     def _served_url(self) -> str:
         """The URL from the relay's first line ``jobmon relay: serving URL with the ... pool``."""
