@@ -103,8 +103,10 @@ def first_tick(client: Any, job: str) -> float | None:
 
 
 def measure_connect(live: LiveSession, client: Any, deadline: Deadline) -> dict[str, Any]:
-    submitted = time.time()
+    t = time.monotonic()
     cluster = live.submit(live.workdir / "ticker.sub", deadline)
+    submit_took = time.monotonic() - t
+    submitted = time.time()
     job = f"{cluster}.0"
     connected_at = None
     while not deadline.expired:
@@ -133,7 +135,7 @@ def measure_connect(live: LiveSession, client: Any, deadline: Deadline) -> dict[
         if started is not None:
             break
         time.sleep(0.1)
-    return {"job": job, "submit_to_connected": connected_at - submitted,
+    return {"job": job, "submit_command": submit_took, "submit_to_connected": connected_at - submitted,
             "execute_event_to_connected": None if execute is None else connected_at - execute,
             "payload_start_to_connected": None if started is None else connected_at - started}
 
@@ -154,6 +156,31 @@ def measure_exec(live: LiveSession, client: Any, job: str, calls: int) -> dict[s
         inproc.append(time.monotonic() - t)
         failures += int(res2.get("exit_code", 1)) != 0
     return {"cli": summary(cli), "in_process": summary(inproc), "failures": failures}
+
+
+def measure_steps(live: LiveSession, job: str) -> dict[str, float]:
+    """How long each command of INSTALL.md's quick start takes (one run each)."""
+    out: dict[str, float] = {}
+    for name, args in (("status", ["status", job]), ("q", ["q"]), ("ps", ["ps", job]), ("ls", ["ls", job]),
+                       ("tail", ["tail", "-n", "5", job])):
+        t = time.monotonic()
+        live.jm(*args)
+        out[name] = time.monotonic() - t
+    return out
+
+
+def measure_rm(live: LiveSession, client: Any, job: str) -> dict[str, float]:
+    """``jobmon rm JOB`` and until the relay shows the job removed with its daemon gone."""
+    t = time.monotonic()
+    live.jm("rm", job)
+    out = {"rm_command": time.monotonic() - t}
+    while time.monotonic() - t < 60:
+        st = client.status(job)
+        if st.get("state") == "removed" and not st.get("connected"):
+            out["rm_to_removed"] = time.monotonic() - t
+            break
+        time.sleep(0.02)
+    return out
 
 
 def follow(cmd: list[str], env: dict[str, str] | None, cwd: Path, want: int, limit: float) -> list[float]:
@@ -228,6 +255,16 @@ def table(r: dict[str, Any]) -> str:
          f"{fmt(e['in_process']['p50'])} / {fmt(e['in_process']['p99'])}"),
         (f"new line -> seen by `jobmon tail -f`, p50 / max (n={t['n']})", f"{fmt(t.get('p50'))} / {fmt(t.get('max'))}"),
     ]
+    st = r.get("steps") or {}
+    rows.append(("`jobmon relay` start -> answering", fmt(r.get("relay_start"))))
+    rows.append(("`jobmon submit` (whole command)", fmt(c.get("submit_command"))))
+    for name in ("status", "q", "ps", "ls", "tail"):
+        if name in st:
+            rows.append((f"`jobmon {name}` (whole command, one run)", fmt(st[name])))
+    if "rm_command" in st:
+        rows.append(("`jobmon rm JOB` (whole command)", fmt(st["rm_command"])))
+    if "rm_to_removed" in st:
+        rows.append(("`jobmon rm` issued -> relay shows removed, daemon gone", fmt(st["rm_to_removed"])))
     ct = r.get("condor_tools") or {}
     if "condor_ssh_to_job" in ct:
         s = ct["condor_ssh_to_job"]
@@ -283,9 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         result["exec"] = measure_exec(live, client, job, a.calls)
         result["tail_f"] = summary(follow([*jobmon_command(), *live.cred_args, "tail", "-f", "-n", "0", job],
                                           live.env, workdir, a.lines, a.lines * 0.1 + 30))
+        result["steps"] = measure_steps(live, job)
         if a.pool == "condor":
             result["condor_tools"] = measure_condor_tools(job, a.ssh_calls, a.lines, workdir)
-        live.jm("rm", job, check=False)
+        result["steps"].update(measure_rm(live, client, job))
     finally:
         live.remove_all()
         live.stop_relay()
