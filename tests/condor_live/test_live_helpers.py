@@ -210,6 +210,7 @@ def test_install_quick_start_is_what_the_live_module_runs() -> None:
     quick = install.split("## 9. Single-host quick start", 1)[1].split("\n## ", 1)[0]
     assert "jobmon relay --pool condor --listen 127.0.0.1:0 --submit-root" in quick
     assert TICKER_SUB.strip() in quick, "INSTALL.md shows the submit file the live tests submit"
+    assert TICKER_PY.strip() in quick, "INSTALL.md shows the program the live tests run"
     for step in ("jobmon submit --pool condor ticker.sub", "jobmon status", "jobmon exec", "jobmon tail -f",
                  "jobmon ps", "jobmon ls", "jobmon rm", "jobmon nodes drain", "jobmon nodes undrain"):
         assert step in quick, step

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -91,6 +92,7 @@ class Jobs:
 
 
 def _pool_is_ready(live: LiveSession) -> None:
+    """4 slots, none draining, and free (jobs of an earlier run may still be ending): else fail now."""
     nodes = live.condor.nodes()
     slots = sum(n.slots_total for n in nodes)
     if slots < SLOTS_NEEDED:
@@ -100,6 +102,17 @@ def _pool_is_ready(live: LiveSession) -> None:
     if left:
         pytest.fail(f"node(s) {left} are draining (left by an earlier run?): no job can start; "
                     f"`jobmon nodes undrain NODE` or `condor_drain -cancel NODE` first")
+
+    def free() -> bool:
+        now = live.condor.nodes()
+        return sum(n.slots_total - len(n.running_jobs) for n in now) >= SLOTS_NEEDED
+
+    try:
+        live.wait(f"{SLOTS_NEEDED} free slots", free, [], _deadline(live, 30, "free slots"), interval=2.0)
+    except LiveError:
+        busy = sorted(j for n in live.condor.nodes() for j in n.running_jobs)
+        pytest.fail(f"the live tests need {SLOTS_NEEDED} free slots; jobs {busy} still run there "
+                    f"(an earlier run's jobs? `condor_q`, `condor_rm`)")
 
 
 def _watch_connections(live: LiveSession, jobs: Jobs, deadline: Deadline) -> None:
@@ -355,8 +368,7 @@ def test_hold_and_release(live: LiveSession, jobs: Jobs) -> None:
         ok = st.get("state") == "held" and st.get("connected") is False
         return st if ok and "jobmon live test: hold" in str(st.get("hold_reason")) else None
 
-    st = live.wait(f"{job} held with its hold reason", held, [job], d)
-    assert "(by user " in st["hold_reason"], st  # HTCondor appends who held it
+    live.wait(f"{job} held with its hold reason", held, [job], d)
     (ad,) = live.condor.query(constraint, ["JobStatus", "HoldReasonCode"])
     assert ad["JobStatus"] == 5 and ad["HoldReasonCode"] == 1, ad
 
@@ -435,7 +447,7 @@ def test_drain_and_undrain_through_jobmon_nodes(live: LiveSession, jobs: Jobs) -
     d = _deadline(live, 90, "test_drain_and_undrain_through_jobmon_nodes")
     job0 = f"{jobs.cluster}.0"
     node = _node_of(live, job0)
-    user = os.environ.get("USER") or str(os.getuid())
+    user = pwd.getpwuid(os.getuid()).pw_name
 
     def node_state() -> dict[str, Any]:
         for n in live.jm_json("nodes", "list", deadline=d):
@@ -451,8 +463,8 @@ def test_drain_and_undrain_through_jobmon_nodes(live: LiveSession, jobs: Jobs) -
             pytest.fail(
                 f"`jobmon nodes drain {node}` was refused (exit {res.returncode}): {res.stderr.strip()}\n"
                 f"The relay drains as the user who runs it ({user}): the startd's ALLOW_ADMINISTRATOR "
-                f"must include {user} (e.g. `ALLOW_ADMINISTRATOR = $(ALLOW_ADMINISTRATOR) {user}@*`; "
-                f"INSTALL.md section 8).")
+                f"must include {user} (e.g. `ALLOW_ADMINISTRATOR = $(ALLOW_ADMINISTRATOR), "
+                f"{user}@$(UID_DOMAIN)`, then condor_reconfig; INSTALL.md section 8).")
         assert f"draining {node}" in res.stdout, res.stdout
         st = live.wait(f"{node} draining", lambda: (n := node_state()).get("draining") and n, [job0], d)
         assert st["state"] in ("draining", "drained"), st
