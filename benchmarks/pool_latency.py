@@ -4,12 +4,13 @@ same job measured with ``condor_ssh_to_job`` and ``condor_tail`` too.
 
     .venv/bin/python benchmarks/pool_latency.py                  # the embedded local pool
     .venv/bin/python benchmarks/pool_latency.py --pool condor    # this host's HTCondor pool (a normal user)
-    ... [--calls 100] [--lines 100] [--ssh-calls 10] [--json] [--save FILE] [--keep]
+    ... [--calls 100] [--lines 100] [--ssh-calls 10] [--drain] [--json] [--save FILE] [--keep]
 
 It does what a user does (INSTALL.md, "Single-host quick start"): starts
 ``jobmon relay --pool POOL --listen 127.0.0.1:0 --submit-root WORKDIR`` with
-a fresh state directory, submits one wrapped job with ``jobmon submit`` (the
-live tests' ``ticker.py``: a line ``tick N <epoch>`` every 0.1 s), and then:
+a fresh state directory, submits a cluster of 4 wrapped jobs with ``jobmon
+submit`` (the live tests' ``ticker.py``: a line ``tick N <epoch>`` every 0.1 s;
+job 0 is the one measured), and then:
 
 * job start -> daemon connected: the job's start as the pool records it (its
   EXECUTE event in the user log, whole seconds, so up to 1 s too high) and as
@@ -19,6 +20,8 @@ live tests' ``ticker.py``: a line ``tick N <epoch>`` every 0.1 s), and then:
   subprocess, and the same call in-process (``jobmon.client.Client.exec``);
 * ``jobmon tail -f``: for ``--lines`` new lines, arrival on its stdout minus
   the time written in the line;
+* each quick-start command once, ``jobmon exec CLUSTER`` over the 4 jobs, and
+  ``jobmon nodes drain``/``undrain`` (local pool; ``--drain`` on a real pool);
 * with ``--pool condor`` and the tools on PATH: ``condor_ssh_to_job JOB ls -l``
   (``--ssh-calls`` runs after one warm-up), ``condor_tail JOB`` one-shot, and
   ``condor_tail -f JOB`` (first arrival of each distinct line; it re-sends).
@@ -64,7 +67,7 @@ log                     = ticker.log
 request_cpus            = 1
 request_memory          = 128M
 request_disk            = 10M
-queue
+queue 4
 """
 
 
@@ -169,6 +172,26 @@ def measure_steps(live: LiveSession, job: str) -> dict[str, float]:
     return out
 
 
+def measure_cluster_and_nodes(live: LiveSession, job: str, drain: bool) -> dict[str, Any]:
+    """``jobmon exec CLUSTER`` over the 4 jobs (5 runs); ``jobmon nodes drain/undrain`` if asked."""
+    cluster = job.split(".")[0]
+    runs = []
+    for _ in range(5):
+        t = time.monotonic()
+        res = live.jm("exec", cluster, "--", "sh", "-c", 'grep "^ProcId = " "$_CONDOR_JOB_AD"')
+        runs.append(time.monotonic() - t)
+        if res.stdout.count(": exit 0") != 4:
+            raise SystemExit(f"fan-out did not reach 4 jobs: {res.stdout}")
+    out: dict[str, Any] = {"fanout_4": summary(runs)}
+    if drain:
+        node = live.jm_json("nodes", "list")[0]["name"]
+        for action in ("drain", "undrain"):
+            t = time.monotonic()
+            live.jm("nodes", action, node)
+            out[f"nodes_{action}"] = time.monotonic() - t
+    return out
+
+
 def measure_rm(live: LiveSession, client: Any, job: str) -> dict[str, float]:
     """``jobmon rm JOB`` and until the relay shows the job removed with its daemon gone."""
     t = time.monotonic()
@@ -261,6 +284,14 @@ def table(r: dict[str, Any]) -> str:
     for name in ("status", "q", "ps", "ls", "tail"):
         if name in st:
             rows.append((f"`jobmon {name}` (whole command, one run)", fmt(st[name])))
+    cl = r.get("cluster") or {}
+    if "fanout_4" in cl:
+        f = cl["fanout_4"]
+        rows.append((f"`jobmon exec CLUSTER -- ...` over 4 jobs, p50 / max (n={f['n']})",
+                     f"{fmt(f['p50'])} / {fmt(f['max'])}"))
+    for action in ("drain", "undrain"):
+        if f"nodes_{action}" in cl:
+            rows.append((f"`jobmon nodes {action} NODE` (whole command)", fmt(cl[f"nodes_{action}"])))
     if "rm_command" in st:
         rows.append(("`jobmon rm JOB` (whole command)", fmt(st["rm_command"])))
     if "rm_to_removed" in st:
@@ -292,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=100, help="new lines followed by tail -f (default 100)")
     ap.add_argument("--ssh-calls", type=int, default=10, help="condor_ssh_to_job / condor_tail runs (default 10)")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    ap.add_argument("--drain", action="store_true",
+                    help="with --pool condor: also time `jobmon nodes drain/undrain` (needs ADMINISTRATOR)")
     ap.add_argument("--save", metavar="FILE", help="also write the JSON object to FILE")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args(argv)
@@ -300,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="jobmon-latency-"))
     budget = Deadline(900, "the benchmark's 900 s")
-    live = LiveSession(workdir, budget, a.pool, slots=2)
+    live = LiveSession(workdir, budget, a.pool, slots=4)
     runtime = int(60 + a.calls * 1.5 + a.lines * 0.1 + a.ssh_calls * 3 + 60)
     (workdir / "ticker.py").write_text(TICKER_PY)
     (workdir / "ticker.py").chmod(0o755)
@@ -321,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         result["tail_f"] = summary(follow([*jobmon_command(), *live.cred_args, "tail", "-f", "-n", "0", job],
                                           live.env, workdir, a.lines, a.lines * 0.1 + 30))
         result["steps"] = measure_steps(live, job)
+        live.wait("the 4 jobs connected", lambda: sum(1 for j in live.jobs(int(job.split(".")[0])).values()
+                                                      if j.get("connected")) == 4,
+                  [job.split(".")[0]], budget.sub(120, "the cluster connecting"))
+        result["cluster"] = measure_cluster_and_nodes(live, job, a.pool == "local" or a.drain)
         if a.pool == "condor":
             result["condor_tools"] = measure_condor_tools(job, a.ssh_calls, a.lines, workdir)
         result["steps"].update(measure_rm(live, client, job))
