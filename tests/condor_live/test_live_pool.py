@@ -373,14 +373,19 @@ def test_hold_and_release(live: LiveSession, jobs: Jobs) -> None:
     assert ad["JobStatus"] == 5 and ad["HoldReasonCode"] == 1, ad
 
     assert live.condor.act(JobAction.RELEASE, constraint, None) == 1
+    seen: list[str] = []
 
     def back() -> dict[str, Any] | None:
         st = live.status(job, d)
+        seen.append(str(st.get("state")))
         return st if st.get("state") == "running" and st.get("connected") is True else None
 
     st = live.wait(f"{job} running again with a new daemon", back, [job], d)
     assert st.get("started") != first_start or first_start is None, st
     assert live.jm("exec", job, "--", "true", deadline=d).returncode == 0
+    # between the release and the new daemon the job is idle, then starting: never "ended"
+    ended = [s for s in seen if s in ("finished", "removed")]
+    assert not ended, f"after the release {job} was shown {ended} before it ran again (states seen: {seen})"
 
 
 # ------------------------------------------------------------------ jobs that end by themselves
