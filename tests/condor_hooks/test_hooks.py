@@ -15,6 +15,7 @@ from typing import Any
 
 import classad2
 import pytest
+from jmtest.interpreters import oldest_pyenv_python
 
 import jobmon_wrapper
 
@@ -323,9 +324,8 @@ def test_hookutil_doctests_and_ad_parsing(condor_fixtures: Path) -> None:
 
 
 def _oldest_python() -> str | None:
-    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    found = sorted(Path(root).glob("versions/3.6*/bin/python"))
-    return str(found[0]) if found else None
+    # never raises: an unreadable pyenv root (another user's home) means "none here"
+    return oldest_pyenv_python("3.6")
 
 
 @pytest.mark.skipif(_oldest_python() is None, reason="no Python 3.6 interpreter (pyenv) on this machine")

@@ -1,7 +1,8 @@
 """Fixtures for the worker-side tests.
 
 * ``python``: parametrized over every pyenv interpreter 3.x on this machine
-  (``$(pyenv root)/versions/3.*/bin/python``), found by glob.
+  (``$(pyenv root)/versions/3.*/bin/python``, found by ``jmtest.interpreters``;
+  none readable: the current interpreter).
 * ``wrapper_pyz``: the zipapp built by ``jobmon.wrapperzip`` into a private cache.
 * ``fake_relay``: a minimal XML-RPC relay over real TLS (certificates from the
   ``pki`` fixture) speaking the daemon side of docs/PROTOCOL.md, so the
@@ -11,16 +12,13 @@
 from __future__ import annotations
 
 import base64
-import glob
 import http.server
 import itertools
 import os
 import queue
-import shutil
 import socket
 import socketserver
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jmtest.interpreters import pyenv_interpreters
 
 from jobmon import wrapperzip
 
@@ -37,26 +36,9 @@ TOKEN = "jm1.eyJ0ZXN0IjoxfQ.dGVzdC1tYWM"
 MAX_BODY = 1 << 20
 
 
-def _pyenv_root() -> str:
-    root = os.environ.get("PYENV_ROOT")
-    if root:
-        return root
-    exe = shutil.which("pyenv")
-    if exe:
-        try:
-            out = subprocess.run([exe, "root"], stdout=subprocess.PIPE, timeout=10, check=True)
-            return out.stdout.decode().strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return os.path.expanduser("~/.pyenv")
-
-
 def interpreters() -> list[str]:
-    found = sorted(
-        glob.glob(os.path.join(_pyenv_root(), "versions", "3.*", "bin", "python")),
-        key=lambda p: tuple(int(x) for x in Path(p).parents[1].name.split(".")[:2]),
-    )
-    return found or [sys.executable]
+    # jmtest.interpreters never raises: a missing or unreadable pyenv root means "none"
+    return pyenv_interpreters("3.*") or [sys.executable]
 
 
 def interpreter_id(path: str) -> str:
