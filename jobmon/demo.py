@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -124,14 +123,9 @@ def start_relay(
             url = str(rec["url"]) if rec.get("pid") == proc.pid else ""
         except (OSError, ValueError, KeyError):
             url = ""
-        if url:
-            host, port = url.split("/")[2].rsplit(":", 1)
-            try:
-                with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
-                    return RelayProcess(proc, url, state_dir, log_path)
-            except OSError:
-                pass
-        time.sleep(0.1)
+        if url:  # written once the port is bound (cmd_relay): no probe connection needed
+            return RelayProcess(proc, url, state_dir, log_path)
+        time.sleep(0.05)
     proc.kill()
     proc.wait()
     raise RelayError(f"relay did not start serving within {timeout:g} s: "

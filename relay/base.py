@@ -36,8 +36,8 @@ from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
 from relay.statedir import secure_state_dir
 from relay.tls_refusals import HandshakeRefusals, problem_text, sinful_host
-from relay.watching import PUSH_INTERVAL, Watchers
 from relay.watcher import EndWatcher
+from relay.watching import PUSH_INTERVAL, Watchers
 
 log = logging.getLogger("relay.core")
 

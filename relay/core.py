@@ -24,10 +24,10 @@ from jobmon.jobstate import State
 from jobmon.pools.base import JobAction, NodeAction
 from relay import returned
 from relay.base import _parse_job
-from relay.watch_ops import WatchCore
 from relay.faults import Fault, RelayFault
 from relay.identity import Identity
 from relay.jobs import ad_id, owner_dn
+from relay.watch_ops import WatchCore
 
 _EXEC_KEYS = {"timeout", "shell", "max_output", "cwd"}
 

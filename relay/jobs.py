@@ -51,6 +51,25 @@ def _num(value: Any) -> float | None:
     return float(value) if value > 0 else None
 
 
+def _requeued(ad: Mapping[str, Any] | None, final: Mapping[str, Any], state: str | None) -> bool:
+    """Does the pool say the job went on after the run the daemon's final report was about?
+
+    A job whose wrapper reported an end (killed by a hold, a vacate, a drain) and that the
+    pool then released or put back in the queue is idle or running again: HTCondor's word
+    wins. A job the pool still shows running since *before* that report simply ended and the
+    pool has not noticed yet: the report wins (the usual case, the pool lags by seconds).
+    """
+    if ad is None:
+        return False
+    if state == State.WAITING.value:
+        return True
+    if state == State.RUNNING.value:
+        started = _num(ad.get("JobCurrentStartDate"))
+        ended = _num(final.get("end_time"))
+        return started is not None and ended is not None and started > ended
+    return False
+
+
 def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: bool) -> dict[str, Any]:
     """The protocol's job struct (absent keys are unknown)."""
     out: dict[str, Any] = {}
@@ -98,6 +117,9 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
         if isinstance(daemon.status.get("resources"), dict):
             out["resources"] = daemon.status["resources"]
         final = daemon.final
+        if final is not None and _requeued(ad, final, out.get("state")):
+            final = None  # that report was of an earlier run: held/vacated, the job runs again
+            out["state"] = out.get("state") or State.WAITING.value
         if final is not None:
             if out.get("state") in (None, State.WAITING.value, State.RUNNING.value):
                 out["state"] = State.FINISHED.value

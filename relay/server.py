@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -73,8 +74,9 @@ def install_submit_preparer(core: RelayCore) -> None:
 
 
 async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any] | None = None,
-              stop: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set (or a signal arrives); ``ready`` gets ``(host, port, core)``."""
+              stop: asyncio.Event | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve until ``stop`` is set (or a signal arrives); ``ready`` gets ``(host, port, core)`` and
+    ``on_ready(url)`` is called once the port is bound and the relay answers."""
     ssl_ctx = make_ssl(config)
     core = RelayCore(config, pool)
     setattr(ssl_ctx, REFUSALS_ATTR, core.tls_refusals)  # noqa: B010 - an attribute SSLContext lacks
@@ -102,6 +104,8 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     log.info("JobMon relay %s serving https://%s:%s/clarens (public URL %s)", core.version, host, port, config.url)
     if ready is not None and not ready.done():
         ready.set_result((host, port, core))
+    if on_ready is not None:
+        on_ready(config.url)
     try:
         await stop.wait()
     finally:
@@ -120,10 +124,10 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         log.info("relay stopped")
 
 
-def serve(config: RelayConfig, pool: Pool | None) -> None:
+def serve(config: RelayConfig, pool: Pool | None, on_ready: Callable[[str], None] | None = None) -> None:
     """Blocking entry point for ``jobmon relay``. Sets the process umask to 077 first:
     the relay's files (audit log, credentials, the pool's job table) are owner-only."""
     private_umask()
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(config, pool))
+    asyncio.run(run(config, pool, on_ready=on_ready))

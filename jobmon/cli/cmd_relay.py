@@ -91,17 +91,21 @@ def run(ctx: Context) -> int:
     config = relay_config(ctx)  # flags checked first: a bad one changes nothing
     private_umask()  # before the pool opens its database: relay state is owner-only
     pool = make_pool(ctx, config)
-    record = write_relay_record(ctx.settings.state_dir, config.url, os.getpid(), pool=pool.kind)
-    print(f"jobmon relay: serving {config.url} with the {pool.kind} pool ({pool.address})", flush=True)
+
+    def ready(url: str) -> None:  # the port is bound: now other commands may find and use the relay
+        write_relay_record(ctx.settings.state_dir, url, os.getpid(), pool=pool.kind)
+        print(f"jobmon relay: serving {url} with the {pool.kind} pool ({pool.address})", flush=True)
+
+    record = relay_record_path(ctx.settings.state_dir)
     try:
-        serve(config, pool)
+        serve(config, pool, on_ready=ready)
     finally:
         pool.close()
         try:
             import json
 
             if json.loads(record.read_text()).get("pid") == os.getpid():
-                relay_record_path(ctx.settings.state_dir).unlink()
+                record.unlink()
         except (OSError, ValueError):
             pass
     return 0

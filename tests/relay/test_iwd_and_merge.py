@@ -170,3 +170,30 @@ def test_joblist_and_status_agree_on_a_removed_job(tmp_path: Path, fake_pool: An
             await core.stop()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_requeued_job_is_not_ended_by_its_earlier_runs_final_report(condor_fixtures: Path) -> None:
+    """Held (the wrapper reports signal 15), then released: HTCondor has the job idle, then running
+    again; the first run's final report must not make it look finished (live-pool finding)."""
+    import classad2
+
+    from relay.jobs import job_struct
+    from relay.registry import Daemon
+
+    def ad(name: str) -> Any:
+        text = (condor_fixtures / "jobs" / "held_released" / f"{name}.long").read_text()
+        return classad2.parseOne(text, parser=classad2.ParserType.Old)
+
+    running_again = ad("3_running_after_release")
+    first = Daemon(job="3.0", session="s", dn="/CN=alice", kind="credential", info={})
+    held_at = float(running_again["JobCurrentStartDate"]) - 30
+    first.final = {"signal": 15, "end_time": held_at}
+    idle = classad2.parseOne(running_again.printOld())
+    idle["JobStatus"] = 1
+    assert job_struct(idle, first, False)["state"] == "waiting"          # released, not yet matched
+    assert job_struct(running_again, first, False)["state"] == "running"  # its second run
+    assert "signal" not in job_struct(running_again, first, False)
+    # the usual case: the pool has not yet seen the end the daemon reported
+    first.final = {"exit_code": 0, "end_time": float(running_again["JobCurrentStartDate"]) + 60}
+    st = job_struct(running_again, first, False)
+    assert st["state"] == "finished" and st["exit_code"] == 0
