@@ -12,15 +12,16 @@ import asyncio
 import importlib
 import logging
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import Fault, RelayFault
-from relay.identity import AUTHENTICATOR_KEY, basic_auth
-from relay.methods import Dispatcher
-from relay.xmlrpc import Call, check_body, decode_call, encode_fault, encode_result, is_json
+from relay.identity import AUTHENTICATOR_KEY
+from relay.rpc import Exchange, RpcService
+from relay.xmlrpc import check_body, encode_fault, is_json
 
 log = logging.getLogger("relay.app")
 
@@ -55,39 +56,53 @@ async def _read_capped(request: web.Request, limit: int, timeout: float) -> byte
     return b"".join(chunks)
 
 
+async def _held_poll(request: web.Request, core: RelayCore, ex: Exchange) -> list[dict[str, Any]]:
+    """A long-poll on an aiohttp connection; aiohttp does not cancel a handler whose client went
+    away, so the connection is looked at every second and a closed one ends the poll as lost."""
+    assert ex.park is not None
+    poll = asyncio.ensure_future(core.registry.poll(ex.park, ex.wait))
+    while not poll.done():
+        await asyncio.wait({poll}, timeout=1.0)
+        transport = request.transport
+        if not poll.done() and (transport is None or transport.is_closing()):
+            poll.cancel()
+            try:
+                await poll
+            except asyncio.CancelledError:
+                pass
+            return []
+    return poll.result()
+
+
 def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes + 1)
     app[CORE_KEY] = core
     app[AUTHENTICATOR_KEY] = core.auth
-    dispatcher = Dispatcher(core)
+    service = RpcService(core)
 
     async def rpc(request: web.Request) -> web.Response:
-        call: Call | None = None
+        """XML-RPC on a connection aiohttp serves (the relay's own connections, relay/rpcconn.py,
+        take the same exchange without aiohttp)."""
         core.inflight += 1
         try:
-            encoding = request.headers.get("Content-Encoding")
-            check_body(b"", encoding, config.max_body_bytes)
-            body = await _read_capped(request, config.max_body_bytes, config.client_timeout)
-            check_body(body, encoding, config.max_body_bytes)
-            call = decode_call(body, request.headers.get("Content-Type"))
-            identity, error = None, None
-            if not core.stopping:
-                try:
-                    identity = core.auth.identify(request)
-                except RelayFault as f:
-                    error = f
-            basic = basic_auth(request.headers.get("Authorization"))
-            result = await dispatcher.dispatch(call, identity, error, basic)
-            out = encode_result(call, result)
-        except RelayFault as f:
-            out = encode_fault(f.code, f.message, call)
-        except Exception:  # noqa: BLE001 - last line of defence: log the bug, answer fault 999, no traceback
-            log.exception("internal error in %s", call.method if call else "request")
-            out = encode_fault(Fault.INTERNAL, "internal relay error; the details are in the relay's log", call)
+            ctype, encoding = request.headers.get("Content-Type"), request.headers.get("Content-Encoding")
+            try:
+                check_body(b"", encoding, config.max_body_bytes)
+                body = await _read_capped(request, config.max_body_bytes, config.client_timeout)
+            except RelayFault as f:
+                return web.Response(body=encode_fault(f.code, f.message, None),
+                                    content_type="text/json" if is_json(ctype) else "text/xml")
+            ex = service.begin(body, ctype, encoding, request.headers.get("Authorization"),
+                               lambda: core.auth.identify(request))
+            if ex.answer is not None:
+                out = ex.answer
+            elif ex.park is not None:
+                out = service.poll_answer(ex, await _held_poll(request, core, ex))
+            else:
+                out = await service.run(ex)
+            return web.Response(body=out, content_type=ex.content_type)
         finally:
             core.inflight -= 1
-        json_reply = call.json if call is not None else is_json(request.headers.get("Content-Type"))
-        return web.Response(body=out, content_type="text/json" if json_reply else "text/xml")
 
     async def info(request: web.Request) -> web.Response:
         return web.Response(text="JobMon relay: POST XML-RPC here (Clarens-compatible).\n")

@@ -57,7 +57,7 @@ class CoreBase:
         self.cookies = CookieSessions(config.session_ttl)
         self.web_logins = OneTimeTokens()
         self.auth = Authenticator(self.credentials, self.sessions, self.cookies, config.accept_limited_proxies)
-        self.registry = Registry(config.poll_wait, config.reconnect_grace)
+        self.registry = Registry(config.poll_wait, config.reconnect_grace, config.reconnect_allowance)
         self.rate = RateLimiter(config.rate_per_second, config.rate_burst)
         self.concurrency = JobConcurrency(config.max_commands_per_job)
         self.batches = Batches(config.fanout_concurrency)

@@ -32,6 +32,9 @@ Every key, with its default (``relay.toml``)::
     poll_wait = 50.0               # longest a daemon's long-poll is held open
     heartbeat = 30.0               # seconds between daemon heartbeats
     reconnect_grace = 120.0        # a daemon silent this long counts as disconnected
+    reconnect_allowance = 10.0     # a daemon whose poll connection closed unanswered (killed, node
+                                   #   gone) counts as disconnected unless it polls again this soon:
+                                   #   its commands then fail at once with 501
     pool_check_interval = 30.0     # how often the pool is asked about jobs whose daemon went silent
     command_timeout = 60.0         # default per-command timeout (seconds)
     max_command_timeout = 3600.0   # largest timeout a caller may ask for
@@ -99,6 +102,7 @@ class RelayConfig:
     poll_wait: float = 50.0
     heartbeat: float = 30.0
     reconnect_grace: float = 120.0
+    reconnect_allowance: float = 10.0
     pool_check_interval: float = 30.0
     command_timeout: float = 60.0
     max_command_timeout: float = 3600.0

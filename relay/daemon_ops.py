@@ -66,13 +66,22 @@ class DaemonCore(CoreBase):
     def daemon(self, caller: Identity, session: str) -> Daemon:
         return self.registry.session(str(session), caller.dn)
 
-    async def poll(self, caller: Identity, session: str, max_wait: float,
-                   results: list[Any] | None = None) -> list[dict[str, Any]]:
+    def poll_begin(self, caller: Identity, session: str, results: list[Any] | None = None
+                   ) -> tuple[Daemon, list[dict[str, Any]] | None]:
+        """The part of a poll that never waits: the results riding on it, and the answer when
+        there is no need to wait (requests queued, the daemon gone, the relay stopping)."""
         daemon = self.daemon(caller, session)
         for item in results or ():
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or "result" not in item:
                 raise RelayFault(Fault.BAD_PARAMS, "jobmon.poll: results are [{id: str, result: struct}]")
             self.registry.post_result(daemon, item["id"], item["result"])
+        return daemon, self.registry.take(daemon)
+
+    async def poll(self, caller: Identity, session: str, max_wait: float,
+                   results: list[Any] | None = None) -> list[dict[str, Any]]:
+        daemon, ready = self.poll_begin(caller, session, results)
+        if ready is not None:
+            return ready
         return await self.registry.poll(daemon, float(max_wait))
 
     async def result(self, caller: Identity, session: str, request_id: str, result: Any) -> bool:

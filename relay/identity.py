@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from relay.credentials import Claims, CredentialStore
 
 JOB_USER = "jobmon-job"
+TOKEN_CACHE = 4096
 COOKIE = "jobmon_session"
 
 
@@ -69,6 +72,9 @@ class Authenticator:
         self.cookies = cookies
         self.accept_limited = accept_limited_proxies
         self._cert_cache: weakref.WeakKeyDictionary[Any, tls.CertIdentity | None] = weakref.WeakKeyDictionary()
+        #: verified per-job credentials (token -> identity, expiry): daemons send the same token
+        #: with every call; a bound token's identity never changes until it expires
+        self._tokens: dict[str, tuple[Identity, float]] = {}
 
     def certificate(self, request: web.BaseRequest) -> Identity | None:
         """The identity of the TLS client certificate, if any (cached per connection)."""
@@ -81,6 +87,10 @@ class Authenticator:
         except KeyError:
             cert = tls.peer_identity(ssl_object)
             self._cert_cache[ssl_object] = cert
+        return self.from_cert(cert)
+
+    def from_cert(self, cert: tls.CertIdentity | None) -> Identity | None:
+        """The caller's identity from its verified certificate chain (fault 303 for limited proxies)."""
         if cert is None:
             return None
         if cert.limited and not self.accept_limited:
@@ -91,30 +101,48 @@ class Authenticator:
         return Identity(dn=cert.dn, kind="proxy" if cert.proxy else "certificate", limited=cert.limited)
 
     def identify(self, request: web.BaseRequest) -> Identity | None:
-        basic = basic_auth(request.headers.get("Authorization"))
+        return self.identify_headers(request.headers.get("Authorization"),
+                                     lambda: self.certificate(request), lambda: request.cookies.get(COOKIE))
+
+    def identify_headers(self, authorization: str | None, certificate: Callable[[], Identity | None],
+                         cookie: Callable[[], str | None]) -> Identity | None:
+        """The caller from its ``Authorization`` header, else its certificate, else its cookie."""
+        basic = basic_auth(authorization)
         if basic is not None:
             user, password = basic
             if user == JOB_USER:
-                claims: Claims = self.credentials.verify(password)
-                scope = claims.scope if claims.scope is not None else self.credentials.bound_cluster(claims.tid)
-                return Identity(dn=claims.dn, kind="credential", job_scope=scope, credential_id=claims.tid)
+                return self._credential(password)
             if password != LOGIN_PASSWORD:
                 sess = self.sessions.lookup(user, password)
                 if sess is None:
                     raise RelayFault(Fault.SESSION_UNKNOWN, "Clarens session unknown or expired; log in again (system.auth2)")
-                cert = self.certificate(request)
+                cert = certificate()
                 if cert is not None and cert.dn != sess.dn:
                     raise RelayFault(Fault.SESSION_UNKNOWN, "session belongs to another DN than your certificate; log in again")
                 return Identity(dn=sess.dn, kind="session")
-        cert = self.certificate(request)
+        cert = certificate()
         if cert is not None:
             return cert
-        cookie = request.cookies.get(COOKIE)
-        if cookie:
-            dn = self.cookies.lookup(cookie)
+        value = cookie()
+        if value:
+            dn = self.cookies.lookup(value)
             if dn is not None:
                 return Identity(dn=dn, kind="cookie")
         return None
+
+    def _credential(self, token: str) -> Identity:
+        """A per-job credential's identity; a token seen before skips the MAC and the database."""
+        now = time.time()
+        hit = self._tokens.get(token)
+        if hit is not None and hit[1] >= now and hit[0].job_scope is not None:
+            return hit[0]
+        claims: Claims = self.credentials.verify(token, now)
+        scope = claims.scope if claims.scope is not None else self.credentials.bound_cluster(claims.tid)
+        ident = Identity(dn=claims.dn, kind="credential", job_scope=scope, credential_id=claims.tid)
+        if len(self._tokens) >= TOKEN_CACHE:
+            self._tokens.pop(next(iter(self._tokens)))
+        self._tokens[token] = (ident, claims.exp)
+        return ident
 
 
 AUTHENTICATOR_KEY = aio_web.AppKey("jobmon.authenticator", Authenticator)

@@ -183,6 +183,14 @@ class Dispatcher:
         self, call: Call, identity: Identity | None, identity_error: RelayFault | None = None,
         basic: tuple[str, str] | None = None,
     ) -> Any:
+        m, ctx, params = self.prepare(call, identity, identity_error, basic)
+        return await m.handler(ctx, *params)
+
+    def prepare(
+        self, call: Call, identity: Identity | None, identity_error: RelayFault | None = None,
+        basic: tuple[str, str] | None = None,
+    ) -> tuple[Method, Ctx, tuple[Any, ...]]:
+        """Every check before the handler runs (method, identity, access, rate, parameters)."""
         m = TABLE.get(call.method)
         if m is None:
             raise RelayFault(Fault.UNKNOWN_METHOD, f"no method {call.method!r}; see system.listMethods")
@@ -216,5 +224,4 @@ class Dispatcher:
                     raise self.core.deny(identity, m.name, f) from None
         params = tuple(plain(p) for p in call.params)
         m.check(params)
-        ctx = Ctx(self.core, identity, basic, m.name)
-        return await m.handler(ctx, *params)
+        return m, Ctx(self.core, identity, basic, m.name), params

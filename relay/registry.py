@@ -2,10 +2,21 @@
 
 A daemon registers (``register``) and then keeps one ``poll`` pending. A user
 command becomes a :class:`Request` put on the daemon's queue; if a poll is
-waiting its future is resolved at once, so the command leaves on the open
-connection with no polling interval in the path. ``call`` awaits the
-request's own future until the daemon posts the result or the deadline
-passes (fault 700). Everything here runs on the event loop thread.
+waiting it is woken at once, so the command leaves on the open connection
+with no polling interval in the path. ``call`` awaits the request's own
+future until the daemon posts the result or the deadline passes (fault 700).
+Everything here runs on the event loop thread.
+
+A held poll is a *waiter*: anything with ``wake()``. The relay's own
+connections (relay/rpcconn.py) park themselves as the waiter, so a held poll
+costs no task, coroutine or future; :meth:`Registry.poll` is the same thing
+awaited through a future (the aiohttp path, tests).
+
+Disconnects: when the connection holding a daemon's poll closes without an
+answer (the daemon was killed, its node lost its network), :meth:`lost`
+notes it. The daemon then counts as connected only for ``allowance`` seconds
+(a live daemon reconnects well within that); after that its commands fail at
+once with 501 instead of waiting out their timeout.
 """
 
 from __future__ import annotations
@@ -14,55 +25,92 @@ import asyncio
 import itertools
 import logging
 import os
+import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from relay.faults import Fault, RelayFault
 
 MAX_PER_POLL = 64
 FINISH_GRACE = 2.0   # seconds a finished job's daemon has to post results of commands it was running
+RECONNECT_ALLOWANCE = 10.0  # seconds a daemon whose poll connection closed may take to poll again
 log = logging.getLogger("relay.registry")
+_intern = sys.intern
 
 
-@dataclass
+class Waiter(Protocol):
+    def wake(self) -> None: ...
+
+
 class Request:
-    id: str
-    op: str
-    args: dict[str, Any]
-    deadline: float
-    future: asyncio.Future[Any]
-    job: str
-    delivered: bool = False
+    __slots__ = ("id", "op", "args", "deadline", "future", "job", "delivered")
+
+    def __init__(self, id: str, op: str, args: dict[str, Any], deadline: float,
+                 future: asyncio.Future[Any], job: str, delivered: bool = False) -> None:
+        self.id, self.op, self.args, self.deadline = id, op, args, deadline
+        self.future, self.job, self.delivered = future, job, delivered
 
     def wire(self) -> dict[str, Any]:
         return {"id": self.id, "op": self.op, "args": self.args, "deadline": self.deadline}
 
 
-@dataclass
 class Daemon:
-    job: str
-    session: str
-    dn: str
-    kind: str
-    info: dict[str, Any]
-    credential_id: str | None = None
-    registered: float = field(default_factory=time.time)
-    last_seen: float = field(default_factory=time.time)
-    queue: deque[Request] = field(default_factory=deque)
-    waiter: asyncio.Future[None] | None = None
-    polling: int = 0
-    status: dict[str, Any] = field(default_factory=dict)
-    final: dict[str, Any] | None = None
-    gone: bool = False
-    seq: int = 0          # the core's change counter at this daemon's last report (jobmon.watch)
+    """One registered daemon (``__slots__``: 10,000 of them live in one relay)."""
+
+    __slots__ = ("job", "session", "dn", "kind", "info", "credential_id", "registered", "last_seen",
+                 "_queue", "waiter", "polling", "status", "final", "gone", "seq", "dropped")
+
+    def __init__(self, job: str, session: str, dn: str, kind: str, info: dict[str, Any],
+                 credential_id: str | None = None) -> None:
+        now = time.time()
+        self.job, self.session, self.dn, self.kind = job, session, dn, kind
+        self.info = {_intern(str(k)): v for k, v in info.items()}  # keys shared by all daemons
+        self.credential_id = credential_id
+        self.registered = now
+        self.last_seen = now
+        self._queue: deque[Request] | None = None
+        self.waiter: Waiter | None = None
+        self.polling = 0
+        self.status: dict[str, Any] = {}
+        self.final: dict[str, Any] | None = None
+        self.gone = False
+        self.seq = 0            # the core's change counter at this daemon's last report (jobmon.watch)
+        self.dropped: float | None = None  # monotonic time its poll's connection closed unanswered
+
+    @property
+    def queue(self) -> deque[Request]:
+        """Requests not yet handed out (created on first use: most daemons have none)."""
+        if self._queue is None:
+            self._queue = deque()
+        return self._queue
+
+    @queue.setter
+    def queue(self, value: deque[Request]) -> None:
+        self._queue = value or None
+
+    @property
+    def has_queued(self) -> bool:
+        return bool(self._queue)
+
+
+class _FutureWaiter:
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+    def wake(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
 
 
 class Registry:
-    def __init__(self, poll_wait: float = 50.0, grace: float = 120.0) -> None:
+    def __init__(self, poll_wait: float = 50.0, grace: float = 120.0,
+                 allowance: float = RECONNECT_ALLOWANCE) -> None:
         self.poll_wait = poll_wait
         self.grace = grace
+        self.allowance = allowance
         self.by_job: dict[str, Daemon] = {}
         self.by_session: dict[str, Daemon] = {}
         self.requests: dict[str, Request] = {}
@@ -80,7 +128,7 @@ class Registry:
         if old is not None:
             self._drop(old, RelayFault(Fault.JOB_NOT_CONNECTED, f"job {job}'s daemon re-registered; retry"))
         session = f"{self._prefix}-{os.urandom(12).hex()}"
-        daemon = Daemon(job=job, session=session, dn=dn, kind=kind, info=dict(info), credential_id=credential_id)
+        daemon = Daemon(job=job, session=session, dn=dn, kind=kind, info=info, credential_id=credential_id)
         if old is not None:
             daemon.status = old.status
         self.by_job[job] = daemon
@@ -91,37 +139,98 @@ class Registry:
         daemon = self.by_session.get(session)
         if daemon is None or (dn is not None and daemon.dn != dn):
             raise RelayFault(Fault.NOT_REGISTERED, "daemon session unknown (relay restarted?): call jobmon.register again")
+        daemon.dropped = None  # it called: it is alive
         return daemon
 
-    async def poll(self, daemon: Daemon, max_wait: float) -> list[dict[str, Any]]:
+    def take(self, daemon: Daemon) -> list[dict[str, Any]] | None:
+        """A poll's answer if it need not wait (requests queued, daemon gone, relay stopping), else None."""
         daemon.last_seen = time.time()
-        if not daemon.queue and not self.closing and not daemon.gone:
-            if daemon.waiter is not None and not daemon.waiter.done():
-                daemon.waiter.set_result(None)  # a newer poll replaces the older one
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            daemon.waiter = waiter
-            daemon.polling += 1
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("holding the long-poll of job %s", daemon.job)
-            try:
-                await asyncio.wait_for(waiter, timeout=max(0.0, min(max_wait, self.poll_wait)))
-            except asyncio.TimeoutError:
-                pass
-            finally:
-                daemon.polling -= 1
-                if daemon.waiter is waiter:
-                    daemon.waiter = None
-            daemon.last_seen = time.time()
-        out: list[dict[str, Any]] = []
         if daemon.gone:
-            return out
-        while daemon.queue and len(out) < MAX_PER_POLL:
-            req = daemon.queue.popleft()
+            return []
+        if daemon._queue:
+            return self._hand_out(daemon)
+        if self.closing:
+            return []
+        return None
+
+    def park(self, daemon: Daemon, waiter: Waiter) -> None:
+        """Hold ``waiter`` as the daemon's open poll; a newer poll answers the older one (``[]``)."""
+        old = daemon.waiter
+        daemon.waiter = waiter
+        daemon.polling += 1
+        if old is not None:
+            old.wake()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("holding the long-poll of job %s", daemon.job)
+
+    def unpark(self, daemon: Daemon, waiter: Waiter, lost: bool = False) -> list[dict[str, Any]]:
+        """The held poll ends (woken, timed out, or its connection ``lost``): what it answers."""
+        daemon.polling = max(0, daemon.polling - 1)
+        replaced = daemon.waiter is not waiter
+        if not replaced:
+            daemon.waiter = None
+        daemon.last_seen = time.time()
+        if lost:
+            if not replaced and not daemon.gone:
+                self.lost(daemon)
+            return []
+        if replaced or daemon.gone:
+            return []
+        return self._hand_out(daemon)
+
+    async def poll(self, daemon: Daemon, max_wait: float) -> list[dict[str, Any]]:
+        """The long-poll, awaited (the aiohttp path and tests); the relay's own connections park."""
+        ready = self.take(daemon)
+        if ready is not None:
+            return ready
+        waiter = _FutureWaiter(asyncio.get_running_loop().create_future())
+        self.park(daemon, waiter)
+        lost = False
+        try:
+            await asyncio.wait_for(waiter.future, timeout=max(0.0, min(max_wait, self.poll_wait)))
+        except asyncio.TimeoutError:
+            pass
+        except asyncio.CancelledError:  # aiohttp cancels the handler when its client went away
+            lost = True
+            raise
+        finally:
+            out = self.unpark(daemon, waiter, lost)
+        return out
+
+    def _hand_out(self, daemon: Daemon) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        queue = daemon._queue
+        while queue and len(out) < MAX_PER_POLL:
+            req = queue.popleft()
             if req.future.done():
                 continue
             req.delivered = True
             out.append(req.wire())
+        if not queue:
+            daemon._queue = None
         return out
+
+    def lost(self, daemon: Daemon) -> None:
+        """The connection holding ``daemon``'s poll closed unanswered: unless it polls again within
+        ``allowance`` seconds, it is gone for users (501) and its commands fail."""
+        if daemon.dropped is not None or daemon.final is not None:
+            return
+        daemon.dropped = time.monotonic()
+        log.info("job %s: the daemon's poll connection closed; %g s to come back", daemon.job, self.allowance)
+        try:
+            asyncio.get_running_loop().call_later(self.allowance + 0.05, self._check_dropped, daemon,
+                                                  daemon.dropped)
+        except RuntimeError:  # pragma: no cover - no loop (unit use)
+            pass
+
+    def _check_dropped(self, daemon: Daemon, when: float) -> None:
+        if daemon.dropped != when or daemon.polling or daemon.gone:
+            return
+        log.warning("job %s: the daemon did not come back within %g s; treating it as disconnected",
+                    daemon.job, self.allowance)
+        self._fail_queue(daemon, RelayFault(
+            Fault.JOB_NOT_CONNECTED, f"job {daemon.job}'s daemon disconnected (its connection closed and it "
+            f"did not come back within {self.allowance:g} s)"), delivered=True)
 
     def post_result(self, daemon: Daemon, request_id: str, result: Any) -> bool:
         daemon.last_seen = time.time()
@@ -133,6 +242,7 @@ class Registry:
 
     def touch(self, daemon: Daemon) -> None:
         daemon.last_seen = time.time()
+        daemon.dropped = None
 
     def finish(self, daemon: Daemon, final: dict[str, Any]) -> None:
         """The payload ended. Requests never handed out fail now (502); those the daemon already
@@ -145,7 +255,7 @@ class Registry:
         for req in list(self.requests.values()):
             if req.job == daemon.job and not req.delivered and not req.future.done():
                 req.future.set_exception(fault)
-        daemon.queue = deque(r for r in daemon.queue if r.op in ("cancel", "watch"))
+        self._keep_control(daemon)
         if delivered:
             asyncio.get_running_loop().call_later(FINISH_GRACE, self._fail_late, delivered, fault)
         self._wake(daemon)
@@ -163,6 +273,8 @@ class Registry:
             return False
         if daemon.polling:
             return True
+        if daemon.dropped is not None:
+            return time.monotonic() - daemon.dropped <= self.allowance
         now = time.time() if now is None else now
         return now - daemon.last_seen <= self.grace
 
@@ -176,6 +288,8 @@ class Registry:
         if daemon.final is not None:
             raise RelayFault(Fault.JOB_ENDED, f"job {job} has ended; live commands are no longer possible")
         if not self.connected(job):
+            if daemon.dropped is not None:
+                raise RelayFault(Fault.JOB_NOT_CONNECTED, f"job {job}'s daemon disconnected and has not come back")
             raise RelayFault(Fault.JOB_NOT_CONNECTED, f"job {job}'s daemon has not been heard from for over {self.grace:g} s")
         loop = asyncio.get_running_loop()
         rid = f"{self._prefix}{next(self._ids)}"
@@ -208,16 +322,21 @@ class Registry:
     # -- internals ---------------------------------------------------
     def _wake(self, daemon: Daemon) -> None:
         w = daemon.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            w.wake()
 
-    def _fail_queue(self, daemon: Daemon, fault: RelayFault) -> None:
+    def _keep_control(self, daemon: Daemon) -> None:
+        if daemon._queue:
+            daemon.queue = deque(r for r in daemon._queue if r.op in ("cancel", "watch"))
+
+    def _fail_queue(self, daemon: Daemon, fault: RelayFault, delivered: bool = True) -> None:
         for req in list(self.requests.values()):
-            if req.job == daemon.job and not req.future.done() and req.id in self.requests:
+            if req.job == daemon.job and not req.future.done() and req.id in self.requests \
+                    and (delivered or not req.delivered):
                 owner = self.by_job.get(req.job)
                 if owner is daemon or owner is None:
                     req.future.set_exception(fault)
-        daemon.queue = deque(r for r in daemon.queue if r.op in ("cancel", "watch"))
+        self._keep_control(daemon)
 
     def _drop(self, daemon: Daemon, fault: RelayFault) -> None:
         daemon.gone = True

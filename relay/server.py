@@ -13,10 +13,9 @@ import dataclasses
 import json
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
-
-from aiohttp import web
 
 from jobmon.pools.base import Pool
 from relay.app import build_app
@@ -24,9 +23,12 @@ from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import RelayFault
 from relay.job_trust import JobTrust, job_trust
+from relay.rpc import RpcService
+from relay.rpcconn import KEEPALIVE, ConnServer
 from relay.slowclients import HeaderDeadlineRunner
 from relay.statedir import private_umask
 from relay.tls import REFUSALS_ATTR, server_context
+from relay.tlsio import TLSListener
 
 log = logging.getLogger("relay.server")
 
@@ -44,6 +46,17 @@ def make_ssl(config: RelayConfig) -> Any:
         from jobmon.errors import ConfigError
 
         raise ConfigError(f"cannot load host certificate {config.cert_path} / key {config.key_path}: {exc}") from None
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The relay's listening TCP socket (IPv6 when ``host`` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=4096)
+    except OSError as exc:
+        from jobmon.errors import ConfigError
+
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def work_out_job_trust(config: RelayConfig) -> JobTrust:
@@ -81,20 +94,22 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     core = RelayCore(config, pool)
     setattr(ssl_ctx, REFUSALS_ATTR, core.tls_refusals)  # noqa: B010 - an attribute SSLContext lacks
     app = build_app(core, config)
-    runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
-                           handle_signals=False, shutdown_timeout=5.0)
+    runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None,
+                                  keepalive_timeout=KEEPALIVE, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=ssl_ctx, backlog=4096)
-    await site.start()
-    stop = stop or asyncio.Event()
+    assert runner.server is not None
     loop = asyncio.get_running_loop()
+    conns = ConnServer(core, RpcService(core), runner.server)
+    sock = listen_socket(config.host, config.port)
+    listener = TLSListener(loop, sock, ssl_ctx, conns.protocol, handshake_timeout=config.client_timeout)
+    listener.start()
+    stop = stop or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
             pass
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr,attr-defined]
-    host, port = sockets[0].getsockname()[:2] if sockets else (config.host, config.port)
+    host, port = sock.getsockname()[:2]
     if config.port == 0:  # an ephemeral port (tests): the URL jobs are given must name the real one
         config = dataclasses.replace(config, listen=f"{config.host}:{port}")
         core.config = config
@@ -110,8 +125,11 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         await stop.wait()
     finally:
         log.info("stopping: answering open long-polls, flushing the audit log")
+        listener.close()
         core.begin_stop()
         await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
+        conns.close()
+        listener.abort_handshakes()
         await runner.cleanup()
         await core.close()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -97,12 +97,7 @@ def install_alert_flush() -> None:
             try:
                 transport = getattr(self, "_transport", None)
                 peer = transport.get_extra_info("peername") if transport is not None else None
-                reason = getattr(handshake_exc, "verify_message", None) or getattr(handshake_exc, "reason", None)
-                log.warning("TLS handshake from %s refused: %s", peer, reason or handshake_exc)
-                refusals = getattr(getattr(self, "_sslcontext", None), REFUSALS_ATTR, None)
-                if refusals is not None and isinstance(peer, tuple) and peer:
-                    host = str(peer[0]).removeprefix("::ffff:")
-                    refusals.record(host, getattr(handshake_exc, "reason", None))
+                note_refused(getattr(self, "_sslcontext", None), peer, handshake_exc)
                 self._process_outgoing()
             except Exception:  # noqa: BLE001 - best effort: never worse than asyncio's own path
                 log.debug("could not flush the TLS alert to %s", peer, exc_info=True)
@@ -112,6 +107,16 @@ def install_alert_flush() -> None:
     if getattr(proto, "max_size", 0) > SSL_READ_BUFFER:
         proto.max_size = SSL_READ_BUFFER
     _flush_installed = True
+
+
+def note_refused(ctx: Any, peer: Any, exc: BaseException) -> None:
+    """Log a failed handshake with its reason; note those the client refused (relay/tls_refusals.py)."""
+    reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
+    log.warning("TLS handshake from %s refused: %s", peer, reason or exc or type(exc).__name__)
+    refusals = getattr(ctx, REFUSALS_ATTR, None)
+    if refusals is not None and isinstance(peer, tuple) and peer:
+        host = str(peer[0]).removeprefix("::ffff:")
+        refusals.record(host, getattr(exc, "reason", None))
 
 
 def server_context(
