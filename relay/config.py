@@ -55,6 +55,10 @@ Every key, with its default (``relay.toml``)::
     smtp_user = ""
     smtp_password = ""
     log_level = "INFO"
+    front_socket = ""              # a Unix socket a TLS front (HAProxy, nginx) forwards plain HTTP to,
+                                   #   with the client certificate it verified in X-JobMon-Client-*
+                                   #   headers (relay/front.py); "" = none. Whoever can connect to it
+                                   #   can claim any identity: made 0660, keep its directory closed
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class RelayConfig:
     smtp_user: str = ""
     smtp_password: str = field(default="", repr=False)
     log_level: str = "INFO"
+    front_socket: str = ""
 
     @property
     def host(self) -> str:

@@ -72,6 +72,8 @@ class Authenticator:
         self.cookies = cookies
         self.accept_limited = accept_limited_proxies
         self._cert_cache: weakref.WeakKeyDictionary[Any, tls.CertIdentity | None] = weakref.WeakKeyDictionary()
+        #: Unix sockets a TLS front forwards to (relay/front.py): their requests carry the certificate
+        self.front_paths: set[str] = set()
         #: verified per-job credentials (token -> identity, expiry): daemons send the same token
         #: with every call; a bound token's identity never changes until it expires
         self._tokens: dict[str, tuple[Identity, float]] = {}
@@ -79,6 +81,10 @@ class Authenticator:
     def certificate(self, request: web.BaseRequest) -> Identity | None:
         """The identity of the TLS client certificate, if any (cached per connection)."""
         transport = request.transport
+        if transport is not None and self.front_paths and transport.get_extra_info("sockname") in self.front_paths:
+            from relay.front import front_identity
+
+            return self.from_cert(front_identity(request.headers.get))
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
         if ssl_object is None:
             return None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay import http11, tls
 from relay.faults import Fault, RelayFault
+from relay.front import front_identity
 from relay.identity import COOKIE, Identity
 from relay.rpc import Exchange, RpcService
 from relay.xmlrpc import encode_fault, is_json
@@ -50,6 +51,11 @@ def tls_certificate(conn: RpcConnection, headers: dict[str, str]) -> Identity | 
         ssl_object = conn._t.get_extra_info("ssl_object") if conn._t is not None else None
         conn._cert = tls.peer_identity(ssl_object) if ssl_object is not None else None
     return conn._s.core.auth.from_cert(conn._cert)
+
+
+def front_certificate(conn: RpcConnection, headers: dict[str, str]) -> Identity | None:
+    """The client certificate a TLS front verified and forwarded in headers (relay/front.py)."""
+    return conn._s.core.auth.from_cert(front_identity(headers.get))
 
 
 class ConnServer:

@@ -12,8 +12,10 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import signal
 import socket
+import stat
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +26,7 @@ from relay.core import RelayCore
 from relay.faults import RelayFault
 from relay.job_trust import JobTrust, job_trust
 from relay.rpc import RpcService
-from relay.rpcconn import KEEPALIVE, ConnServer
+from relay.rpcconn import KEEPALIVE, ConnServer, front_certificate
 from relay.slowclients import HeaderDeadlineRunner
 from relay.statedir import private_umask
 from relay.tls import REFUSALS_ATTR, server_context
@@ -59,6 +61,23 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+async def open_front(core: RelayCore, web_server: Any, path: str) -> tuple[asyncio.AbstractServer, ConnServer]:
+    """Listen on ``path`` for a TLS front's plain HTTP (relay/front.py: who may connect there is
+    the trust boundary, so the socket is 0660 and never replaces anything but a stale socket)."""
+    conns = ConnServer(core, RpcService(core), web_server, certificate=front_certificate)
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            from jobmon.errors import ConfigError
+
+            raise ConfigError(f"front_socket {path} exists and is not a socket")
+        os.unlink(path)
+    server = await asyncio.get_running_loop().create_unix_server(conns.protocol, path, backlog=4096)
+    os.chmod(path, 0o660)
+    core.auth.front_paths.add(path)
+    log.info("serving a TLS front on %s (requests there carry the client certificate in headers)", path)
+    return server, conns
+
+
 def work_out_job_trust(config: RelayConfig) -> JobTrust:
     """What every job must carry to verify this relay (relay/job_trust.py), logged once."""
     trust = job_trust(config.url, config.cert_path, config.key_path, config.ca_file, config.ca_dir,
@@ -71,19 +90,29 @@ def work_out_job_trust(config: RelayConfig) -> JobTrust:
 
 def install_submit_preparer(core: RelayCore) -> None:
     """Wrap descriptions submitted through the relay (web form, plain clients) with the
-    jobmon wrapper and a fresh per-job credential, using ``jobmon.submit.preparer``."""
-    try:
-        from jobmon.submit.preparer import make_submit_preparer
-    except ImportError:  # pragma: no cover - user side not installed
-        log.warning("jobmon.submit.preparer unavailable: relay submissions are queued unwrapped")
-        return
+    jobmon wrapper and a fresh per-job credential, using ``jobmon.submit.preparer``.
 
+    Imported on the first submission, not at start: it loads the htcondor2 bindings
+    (14 MiB of a relay's resident memory), which a relay without submissions never needs."""
     def issue(dn: str) -> tuple[str, str]:
         token, claims = core.credentials.issue(dn)
         return token, claims.tid
 
-    core.submit_preparer = make_submit_preparer(core.config.url, core.config.state_path, issue=issue,
-                                                ca_pem=core.job_trust.pem)
+    made: list[Callable[[Any, str, str], Any]] = []
+
+    def prepare(submit: Any, caller_dn: str, iwd: str) -> Any:
+        if not made:
+            try:
+                from jobmon.submit.preparer import make_submit_preparer
+            except ImportError:  # pragma: no cover - user side not installed
+                log.warning("jobmon.submit.preparer unavailable: relay submissions are queued unwrapped")
+                made.append(lambda submit, _dn, _iwd: submit)
+            else:
+                made.append(make_submit_preparer(core.config.url, core.config.state_path, issue=issue,
+                                                 ca_pem=core.job_trust.pem))
+        return made[0](submit, caller_dn, iwd)
+
+    core.submit_preparer = prepare
 
 
 async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any] | None = None,
@@ -103,6 +132,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     sock = listen_socket(config.host, config.port)
     listener = TLSListener(loop, sock, ssl_ctx, conns.protocol, handshake_timeout=config.client_timeout)
     listener.start()
+    front = await open_front(core, runner.server, config.front_socket) if config.front_socket else None
     stop = stop or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -126,9 +156,13 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     finally:
         log.info("stopping: answering open long-polls, flushing the audit log")
         listener.close()
+        if front is not None:
+            front[0].close()
         core.begin_stop()
         await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
         conns.close()
+        if front is not None:
+            front[1].close()
         listener.abort_handshakes()
         await runner.cleanup()
         await core.close()
