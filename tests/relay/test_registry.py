@@ -166,3 +166,56 @@ def test_core_in_memory(tmp_path: Path) -> None:
         await events.aclose()
         await core.stop()
     run(main())
+
+
+def test_a_lost_poll_connection_counts_as_disconnected_after_the_allowance() -> None:
+    class Conn:
+        woken = 0
+
+        def wake(self) -> None:
+            self.woken += 1
+
+    async def main() -> None:
+        reg = Registry(poll_wait=60.0, allowance=0.2)
+        d = reg.register("1.0", ALICE.dn, "certificate", {})
+        conn = Conn()
+        assert reg.take(d) is None
+        reg.park(d, conn)
+        assert reg.connected("1.0") and d.polling == 1
+        assert reg.unpark(d, conn, lost=True) == []          # the daemon was killed
+        assert reg.connected("1.0")                          # it may still come back
+        call = asyncio.ensure_future(reg.call("1.0", "exec", {"argv": ["ls"]}, 30.0))
+        with pytest.raises(RelayFault) as info:
+            await call                                       # fails after the allowance, not the timeout
+        assert info.value.code == 501 and not reg.connected("1.0")
+        with pytest.raises(RelayFault) as info:
+            await reg.call("1.0", "exec", {"argv": ["ls"]}, 30.0)
+        assert info.value.code == 501
+        reg.session(d.session, ALICE.dn)                      # it called again: alive
+        assert reg.connected("1.0")
+    run(main())
+
+
+def test_a_newer_poll_answers_the_parked_one_empty() -> None:
+    class Conn:
+        def __init__(self) -> None:
+            self.woken = 0
+
+        def wake(self) -> None:
+            self.woken += 1
+
+    async def main() -> None:
+        reg = Registry(poll_wait=60.0)
+        d = reg.register("1.0", ALICE.dn, "certificate", {})
+        old, new = Conn(), Conn()
+        reg.park(d, old)
+        reg.park(d, new)
+        assert old.woken == 1 and reg.unpark(d, old) == []   # replaced: empty, nothing handed out
+        call = asyncio.ensure_future(reg.call("1.0", "exec", {"argv": ["ls"]}, 30.0))
+        await asyncio.sleep(0)
+        assert new.woken == 1
+        handed = reg.unpark(d, new)
+        assert [r["op"] for r in handed] == ["exec"] and d.polling == 0
+        reg.post_result(d, handed[0]["id"], {"exit_code": 0})
+        assert await call == {"exit_code": 0}
+    run(main())
