@@ -42,6 +42,7 @@ from relay.watching import PUSH_INTERVAL, Watchers
 log = logging.getLogger("relay.core")
 
 JobEndCallback = Callable[[dict[str, Any]], Any]
+STOP_GRACE = 5.0  # seconds a stopping relay waits for commands already running and their callers
 
 
 class CoreBase:
@@ -128,16 +129,23 @@ class CoreBase:
         return self.registry.closing
 
     def begin_stop(self) -> None:
-        """Phase 1: answer open long-polls, fail waiting commands (998); new calls get 998."""
+        """Phase 1: answer open long-polls; commands never handed out fail (998); new calls get 998
+        except results and fan-out results (relay/methods.py, ``WHILE_STOPPING``)."""
         self.registry.close()
-        self.batches.cancel_all()
 
-    async def drain(self, timeout: float = 5.0) -> None:
-        """After :meth:`begin_stop`: wait (bounded) until every request in flight has its answer."""
+    async def drain(self, timeout: float = STOP_GRACE) -> None:
+        """After :meth:`begin_stop`: wait (at most ``timeout``) until the ``exec`` commands already
+        handed out have answered, every answer has left and every fan-out result was collected;
+        then the commands still running get 700 and their callers a moment to read it."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while self.inflight > 0 and loop.time() < end:
+        while loop.time() < end and (self.inflight > 0 or self.registry.outstanding() or self.batches.unread()):
             await asyncio.sleep(0.01)
+        if self.registry.outstanding():
+            self.registry.abandon()
+            end = loop.time() + 1.0
+            while loop.time() < end and (self.inflight > 0 or self.batches.unread()):
+                await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let the answers leave the transports
 
     async def close(self) -> None:
@@ -158,6 +166,8 @@ class CoreBase:
     async def stop(self) -> None:
         """Both phases at once (for embedding without an HTTP server)."""
         self.begin_stop()
+        self.registry.abandon()
+        self.batches.cancel_all()
         await asyncio.sleep(0)
         await self.close()
 

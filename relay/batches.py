@@ -24,6 +24,7 @@ class Batch:
     pending: int = 0
     finished_at: float | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    read_at: float = field(default_factory=time.monotonic)   # last collected (or started)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -46,6 +47,7 @@ class Batch:
                 pass
         out = self.results[self.cursor :]
         self.cursor = len(self.results)
+        self.read_at = time.monotonic()
         return out, self.done and self.cursor >= len(self.results)
 
 
@@ -93,3 +95,10 @@ class Batches:
         for b in self._batches.values():
             for t in b.tasks:
                 t.cancel()
+
+    def unread(self, recent: float = 60.0) -> int:
+        """Batches whose caller, still collecting (read within ``recent`` seconds), has not got
+        every result yet: the relay waits for them when it stops, bounded."""
+        now = time.monotonic()
+        return sum(1 for b in self._batches.values()
+                   if (not b.done or b.cursor < len(b.results)) and now - b.read_at < recent)

@@ -75,6 +75,8 @@ class DaemonCore(CoreBase):
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or "result" not in item:
                 raise RelayFault(Fault.BAD_PARAMS, "jobmon.poll: results are [{id: str, result: struct}]")
             self.registry.post_result(daemon, item["id"], item["result"])
+        if self.registry.closing:  # results are taken while the relay stops; the poll is not held
+            raise RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; poll again shortly")
         return daemon, self.registry.take(daemon)
 
     async def poll(self, caller: Identity, session: str, max_wait: float,

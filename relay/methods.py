@@ -94,6 +94,9 @@ class Method:
 
 
 TABLE: dict[str, Method] = {}
+#: what is still answered while the relay stops: results of commands already handed out (also
+#: riding on a poll) and the fan-out results their callers are collecting (relay/core.py, drain)
+WHILE_STOPPING = frozenset(("jobmon.result", "jobmon.poll", "jobmon.batchResults"))
 
 
 def method(name: str, signature: str, access: str, help: str) -> Callable[[Handler], Handler]:
@@ -195,7 +198,7 @@ class Dispatcher:
         if m is None:
             raise RelayFault(Fault.UNKNOWN_METHOD, f"no method {call.method!r}; see system.listMethods")
         if m.access != "public":
-            if self.core.stopping:
+            if self.core.stopping and m.name not in WHILE_STOPPING:
                 raise RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; retry shortly")
             if identity_error is not None:
                 raise identity_error

@@ -350,14 +350,29 @@ class Registry:
         self._drop(daemon, RelayFault(Fault.JOB_NOT_CONNECTED, f"job {daemon.job}'s daemon left"))
 
     def close(self) -> None:
-        """Stop: answer every open long-poll (empty) and fail waiting commands with 998."""
+        """Stop: answer every open long-poll (empty). Requests never handed out fail with 998 (they
+        never ran: safe to retry); so do handed-out reads, listings and ``ps`` (they only look). An
+        ``exec`` already handed out keeps waiting for its result: :meth:`outstanding` counts them and
+        :meth:`abandon` ends the wait. A command is never handed out twice."""
         self.closing = True
-        fault = RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; retry shortly")
+        fault = RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; the command was not run; retry shortly")
         for req in list(self.requests.values()):
-            if not req.future.done():
+            if not req.future.done() and not (req.delivered and req.op == "exec"):
                 req.future.set_exception(fault)
         for daemon in list(self.by_job.values()):
             self._wake(daemon)
+
+    def outstanding(self) -> int:
+        """Commands handed out whose results have not come back (while stopping)."""
+        return sum(1 for r in self.requests.values() if r.delivered and not r.future.done())
+
+    def abandon(self) -> None:
+        """The stop grace is over: the commands still running get 700 (they may have run)."""
+        for req in list(self.requests.values()):
+            if not req.future.done():
+                req.future.set_exception(RelayFault(
+                    Fault.TIMEOUT, f"the relay stopped before job {req.job}'s daemon answered {req.op}; "
+                    "it may have run (its result is lost)"))
 
     def stats(self) -> dict[str, int]:
         return {

@@ -63,11 +63,10 @@ class RpcService:
             ex.call = call = decode_call(body, content_type)
             ex.json = call.json
             identity, error = None, None
-            if not core.stopping:
-                try:
-                    identity = identify()
-                except RelayFault as f:
-                    error = f
+            try:
+                identity = identify()
+            except RelayFault as f:
+                error = f
             m, ctx, params = self.dispatcher.prepare(call, identity, error, basic_auth(authorization))
             if m.name != POLL:
                 ex.handler = (m, ctx, params)

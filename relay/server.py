@@ -155,11 +155,12 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         await stop.wait()
     finally:
         log.info("stopping: answering open long-polls, flushing the audit log")
+        core.begin_stop()
+        # still accepting: results of commands already running may come on a new connection
+        await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
         listener.close()
         if front is not None:
             front[0].close()
-        core.begin_stop()
-        await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
         conns.close()
         if front is not None:
             front[1].close()

@@ -258,6 +258,7 @@ class SimDaemon:
                         raise
                     if self.stopping.wait(0.2):  # relay stopping: retry shortly
                         return
+                    continue  # (not the previous poll's requests again)
                 except OSError:
                     if self.stopping.wait(0.2):  # relay gone: reconnect after a short delay, as daemons do
                         return

@@ -66,3 +66,54 @@ def test_stop_answers_open_polls_and_flushes_audit(relay_factory: Any, fake_pool
     db = sqlite3.connect(str(r.config.state_path / "audit.sqlite"))
     methods = [row[0] for row in db.execute("SELECT method FROM audit WHERE job = '12.0'")]
     assert methods == ["jobmon.register"]
+
+
+def test_a_restart_loses_no_command_and_runs_none_twice(relay_factory: Any, fake_pool: Pool, pki: Any,
+                                                        kit: Any) -> None:
+    """Stop while one command runs and one waits behind it: the running one still gets its result,
+    the waiting one gets 998 and never runs; after the restart nothing is run again."""
+    port = free_port()
+    first = relay_factory(listen=f"127.0.0.1:{port}")
+    fake_pool.add(13, 0, owner_dn=pki.alice.dn)  # type: ignore[attr-defined]
+    token = first.client(pki.alice).jobmon.issueCredential({})["token"]
+    runs: dict[str, int] = {}
+
+    def handler(op: str, args: dict[str, Any]) -> Any:
+        if op == "exec":
+            runs[args["argv"][0]] = runs.get(args["argv"][0], 0) + 1
+            if args["argv"][0] == "slow":
+                time.sleep(1.5)
+        return kit.exec_echo(op, args)
+
+    daemon = kit.SimDaemon(first, "13.0", token=token, handler=handler, max_wait=30.0).start()
+    answers: dict[str, Any] = {}
+
+    def ask(name: str) -> None:
+        try:
+            answers[name] = first.client(pki.alice).jobmon.exec("13.0", [name], {"timeout": 30})
+        except xmlrpc.client.Fault as f:
+            answers[name] = f.faultCode
+
+    try:
+        threads = [threading.Thread(target=ask, args=("slow",))]
+        threads[0].start()
+        while runs.get("slow") != 1:
+            time.sleep(0.01)
+        threads.append(threading.Thread(target=ask, args=("queued",)))
+        threads[1].start()
+        while not first.core.registry.by_job["13.0"].has_queued:  # waits behind the running one
+            time.sleep(0.01)
+        first.stop()
+        for t in threads:
+            t.join(30)
+        assert not isinstance(answers["slow"], int), answers
+        assert answers["slow"]["stdout"].data == b"slow"   # finished during the stop: not lost
+        assert answers["queued"] == 998                    # never handed out: safe to retry
+        second = relay_factory(listen=f"127.0.0.1:{port}")
+        daemon.relay = second
+        daemon.registered.clear()
+        assert daemon.registered.wait(30), daemon.tracebacks
+        assert second.client(pki.alice).jobmon.exec("13.0", ["after"])["stdout"].data == b"after"
+        assert runs == {"slow": 1, "after": 1}, daemon.seen  # nothing ran twice, the queued one never
+    finally:
+        daemon.stop()
