@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Load harness for the relay: N simulated daemons (real TLS, real long-polls) in a few
-processes, and clients measuring command round trips, fan-out and throughput.
+processes, and clients measuring round trips, fan-out (in-process and with the real
+``jobmon exec CLUSTER -- true``), throughput, idle cost, memory and a restart burst.
 
-    .venv/bin/python benchmarks/relay_load.py --daemons 10000 --procs 4
+    .venv/bin/python benchmarks/relay_load.py --daemons 10000 --procs 4 --restart
 
-Prints one JSON document with every figure; docs/PERFORMANCE.md ("Relay") quotes it.
-The relay runs as ``python -m relay --pool none`` (attach-mode job names, so no pool
-queries are in the path); daemons and the client share one test certificate, so the
-client owns every job. No heartbeats are sent: "idle" means held long-polls only.
+Prints one JSON document with every figure; docs/PERFORMANCE.md ("Relay at scale")
+quotes it. The relay runs as ``python -m relay --pool none`` (no pool queries in the
+path; jobs are ``C.P`` of one cluster, registered with one per-job credential as a
+cluster's jobs are); the simulators are benchmarks/relay_sim.py. ``--root`` runs the
+relay and the CLI from another checkout (before/after tables). ``--front haproxy`` puts
+HAProxy in front (relay/front.py): daemons and clients then reach the relay through it.
+The condor_ssh_to_job anchor is extrapolated from the 10 calls recorded on a real pool
+(shared/condor-fixtures/timings/timings.json): HTCondor cannot run on this machine.
 """
 
 from __future__ import annotations
@@ -17,22 +22,26 @@ import asyncio
 import json
 import os
 import random
-import ssl
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
 
 import aiohttp  # noqa: E402
+from relay_front import start_front  # noqa: E402
 
 HEADERS = {"Content-Type": "text/xml"}
+TIMINGS = Path("/work/shared/condor-fixtures/timings/timings.json")
 
 
 def make_pki(d: Path) -> dict[str, str]:
@@ -48,9 +57,12 @@ def make_pki(d: Path) -> dict[str, str]:
                                         ("user", "user.pem"), ("user_key", "user.key")]}
 
 
-def client_ctx(paths: dict[str, str]) -> ssl.SSLContext:
+def client_ctx(paths: dict[str, str]) -> Any:
+    import ssl
+
     ctx = ssl.create_default_context(cafile=paths["ca"])
     ctx.load_cert_chain(paths["user"], paths["user_key"])
+    ctx.check_hostname = False
     return ctx
 
 
@@ -61,83 +73,13 @@ async def rpc(session: aiohttp.ClientSession, url: str, method: str, *params: An
     return xmlrpc.client.loads(data)[0][0]
 
 
-# -- daemon processes -----------------------------------------------------------------
-async def run_daemons(url: str, paths: dict[str, str], start: int, count: int, poll_wait: float,
-                      piggyback: bool = False, watched: int = 0, push_interval: float = 1.0) -> None:
-    import asyncio.sslproto
-
-    asyncio.sslproto.SSLProtocol.max_size = 32 * 1024  # type: ignore[attr-defined]  # as the relay does
-    conn = aiohttp.TCPConnector(limit=0, ssl=client_ctx(paths), keepalive_timeout=300)
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=poll_wait + 60)
-    ok = {"exit_code": 0, "stdout": xmlrpc.client.Binary(b"ok\n"), "stderr": xmlrpc.client.Binary(b""),
-          "duration": 0.0, "truncated": False, "timed_out": False}
-    registered = 0
-    sem = asyncio.Semaphore(50)  # bound concurrent TLS handshakes while connecting
-
-    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
-        async def pushes(sess: str) -> None:
-            await asyncio.sleep(random.uniform(0, push_interval))  # spread over the second
-            done = 0.0
-            while True:
-                done += 1.0
-                try:
-                    await rpc(session, url, "jobmon.heartbeat", sess,
-                              {"time": time.time(), "progress": {"done": done, "total": 1e6, "rate": 1.0}})
-                except (aiohttp.ClientError, asyncio.TimeoutError, xmlrpc.client.Fault):
-                    return
-                await asyncio.sleep(push_interval)
-
-        async def one(i: int) -> None:
-            nonlocal registered
-            name = f"bench-{i}"
-            async with sem:
-                sess = (await rpc(session, url, "jobmon.register", {"job": name, "host": "sim"}))["session"]
-            registered += 1
-            if registered == count:
-                print("READY", flush=True)
-            if i < watched:  # as a watched daemon does: fresh progress once a second (issue 13)
-                asyncio.ensure_future(pushes(sess))
-            outbox: list[dict[str, Any]] = []
-            while True:
-                try:
-                    if piggyback:
-                        reqs = await rpc(session, url, "jobmon.poll", sess, poll_wait, outbox)
-                        outbox = []
-                    else:
-                        reqs = await rpc(session, url, "jobmon.poll", sess, poll_wait)
-                except (aiohttp.ClientError, asyncio.TimeoutError, xmlrpc.client.Fault):
-                    return
-                for req in reqs:
-                    if req["op"] != "exec":
-                        continue
-                    if piggyback:
-                        outbox.append({"id": req["id"], "result": ok})
-                    else:
-                        await rpc(session, url, "jobmon.result", sess, req["id"], ok)
-
-        await asyncio.gather(*(one(i) for i in range(start, start + count)), return_exceptions=True)
-
-
-# -- measurements -----------------------------------------------------------------------
 def proc_stats(pid: int) -> tuple[float, float]:
     """(RSS MiB, CPU seconds) of a process."""
     with open(f"/proc/{pid}/status") as fh:
         rss = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024.0
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return rss, cpu
-
-
-def open_sockets(pid: int) -> int:
-    """Sockets the relay process holds (its TLS connections, plus the listener)."""
-    n = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            continue
-    return n
+    return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -145,165 +87,356 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100.0 * (len(values) - 1))))]
 
 
-async def round_trips(session: aiohttp.ClientSession, url: str, jobs: list[str], n: int) -> dict[str, float]:
-    lat = []
-    for _ in range(n):
-        job = random.choice(jobs)
-        t0 = time.perf_counter()
-        res = await rpc(session, url, "jobmon.exec", job, ["true"], {})
-        lat.append((time.perf_counter() - t0) * 1000.0)
-        assert res["exit_code"] == 0
-    return {"n": n, "p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
-            "mean_ms": round(statistics.mean(lat), 2)}
+def load() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
 
 
-async def fanout(session: aiohttp.ClientSession, url: str, jobs: list[str]) -> dict[str, float]:
-    t0 = time.perf_counter()
-    started = await rpc(session, url, "jobmon.execMany", {"jobs": jobs}, ["true"], {})
-    got, faults = 0, 0
-    done = False
-    while not done:
-        reply = await rpc(session, url, "jobmon.batchResults", started["batch"], 30.0)
-        got += len(reply["results"])
-        faults += sum(1 for r in reply["results"] if "fault" in r)
-        done = reply["done"]
-    return {"jobs": len(jobs), "seconds": round(time.perf_counter() - t0, 3), "results": got, "faults": faults}
+class Bench:
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.a = a
+        self.tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+        self.paths = make_pki(self.tmp)
+        self.root = Path(a.root).resolve() if a.root else ROOT
+        self.relay: subprocess.Popen[str] | None = None
+        self.fronts: list[subprocess.Popen[bytes]] = []
+        self.sims: list[subprocess.Popen[str]] = []
+        self.sock = str(self.tmp / "front" / "relay.sock")
+        self.port = a.port
+        self.url = f"https://127.0.0.1:{self.port}/clarens"  # what daemons and clients use
+        self.relay_port = a.port + 1 if a.front else a.port
+        self.token = ""
 
+    # -- processes ---------------------------------------------------------
+    def start_relay(self) -> None:
+        cmd = [sys.executable, *(["-m", "cProfile", "-o", self.a.profile] if self.a.profile else []),
+               "-m", "relay", "--listen", f"127.0.0.1:{self.relay_port}", "--state-dir", str(self.tmp / "state"),
+               "--host-cert", self.paths["host"], "--host-key", self.paths["host_key"],
+               "--ca-file", self.paths["ca"], "--pool", "none", "--poll-wait", str(self.a.poll_wait),
+               "--rate-per-second", "0", "--log-level", "WARNING"]
+        env = dict(os.environ, PYTHONPATH=str(self.root))
+        if self.a.front:
+            (self.tmp / "front").mkdir(mode=0o750, exist_ok=True)
+            cmd += ["--config", str(self._front_config())]
+        self.relay = subprocess.Popen(cmd, cwd=self.root, env=env, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._drain_stderr, args=(self.relay,), daemon=True).start()
 
-async def throughput(session: aiohttp.ClientSession, url: str, jobs: list[str], seconds: float,
-                     concurrency: int) -> dict[str, float]:
-    end = time.perf_counter() + seconds
-    count = 0
+    def _front_config(self) -> Path:
+        path = self.tmp / "relay.toml"
+        path.write_text(f'front_socket = "{self.sock}"\npublic_url = "{self.url}"\n')
+        return path
 
-    async def worker() -> None:
-        nonlocal count
-        while time.perf_counter() < end:
-            await rpc(session, url, "jobmon.exec", random.choice(jobs), ["true"], {})
-            count += 1
+    @staticmethod
+    def _drain_stderr(proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "Traceback" in line or "ERROR" in line:
+                print("relay:", line.rstrip(), file=sys.stderr)
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return {"concurrency": concurrency, "commands_per_s": round(count / (time.perf_counter() - t0), 1)}
+    def spawn(self, start: int, count: int, markers: str | None = None) -> subprocess.Popen[str]:
+        a = self.a
+        cmd = [sys.executable, str(HERE / "relay_sim.py"), "--url", self.url, "--ca", self.paths["ca"],
+               "--auth", a.auth, "--token", self.token, "--cert", self.paths["user"], "--key", self.paths["user_key"],
+               "--cluster", str(a.cluster), "--start", str(start), "--count", str(count),
+               "--poll-wait", str(a.poll_wait), "--watched", str(max(0, a.watched - start)),
+               "--push-interval", str(a.push_interval), "--heartbeat", str(a.heartbeat)]
+        if markers:
+            cmd += ["--markers", markers]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.sims.append(p)
+        return p
 
-
-async def coordinator(args: argparse.Namespace) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
-    paths = make_pki(tmp)
-    port = args.port
-    prefix = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-    relay = subprocess.Popen(
-        [sys.executable, *prefix, "-m", "relay", "--listen", f"127.0.0.1:{port}", "--state-dir", str(tmp / "state"),
-         "--host-cert", paths["host"], "--host-key", paths["host_key"], "--ca-file", paths["ca"],
-         "--pool", "none", "--poll-wait", str(args.poll_wait), "--rate-per-second", "0",
-         "--log-level", "WARNING"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    url = f"https://127.0.0.1:{port}/clarens"
-    out: dict[str, Any] = {"daemons_target": args.daemons, "procs": args.procs, "poll_wait": args.poll_wait,
-                           "results_on_poll": args.piggyback, "watched": args.watched,
-                           "push_interval": args.push_interval}
-    children: list[subprocess.Popen[str]] = []
-    conn = aiohttp.TCPConnector(limit=0, ssl=client_ctx(paths))
-    try:
-        async with aiohttp.ClientSession(connector=conn) as session:
-            for _ in range(200):
+    def stop_all(self) -> None:
+        for p in [self.relay, *self.fronts, *self.sims]:
+            if p is not None and p.poll() is None:
+                p.terminate()
+        for p in [self.relay, *self.fronts, *self.sims]:
+            if p is not None:
                 try:
-                    await rpc(session, url, "echo.echo", 1)
-                    break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-            base_rss, _ = proc_stats(relay.pid)
-            out["rss_mib_empty"] = round(base_rss, 1)
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
 
-            def spawn(start: int, count: int) -> subprocess.Popen[str]:
-                p = subprocess.Popen([sys.executable, __file__, "--role", "daemons", "--url", url,
-                                      "--pki", str(tmp), "--start", str(start), "--count", str(count),
-                                      "--poll-wait", str(args.poll_wait), "--watched", str(args.watched),
-                                      "--push-interval", str(args.push_interval)]
-                                     + (["--piggyback"] if args.piggyback else []),
-                                     stdout=subprocess.PIPE, text=True)
-                children.append(p)
-                return p
+    async def wait_answering(self, session: aiohttp.ClientSession) -> float:
+        t0 = time.perf_counter()
+        for _ in range(600):
+            try:
+                await rpc(session, self.url, "echo.echo", 1)
+                return time.perf_counter() - t0
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.05)
+        raise RuntimeError("the relay never answered")
 
-            # one daemon
-            first = spawn(0, 1)
-            assert first.stdout is not None and first.stdout.readline().strip() == "READY"
-            out["rtt_1_daemon"] = await round_trips(session, url, ["bench-0"], args.rtt)
-            # scale up
+    def rss_cpu(self) -> tuple[float, float]:
+        """The relay's, plus the fronts' (RSS MiB, CPU s)."""
+        assert self.relay is not None
+        rss, cpu = proc_stats(self.relay.pid)
+        return rss, cpu
+
+    def front_rss_cpu(self) -> tuple[float, float]:
+        stats = [proc_stats(p.pid) for p in self.fronts]
+        return sum(s[0] for s in stats), sum(s[1] for s in stats)
+
+    # -- measurements ------------------------------------------------------
+    async def round_trips(self, session: aiohttp.ClientSession, jobs: list[str], n: int) -> dict[str, float]:
+        lat = []
+        for _ in range(n):
             t0 = time.perf_counter()
-            n = args.daemons - 1
-            per = (n + args.procs - 1) // args.procs
-            batch = [spawn(1 + i * per, min(per, n - i * per)) for i in range(args.procs) if n - i * per > 0]
+            res = await rpc(session, self.url, "jobmon.exec", random.choice(jobs), ["true"], {})
+            lat.append((time.perf_counter() - t0) * 1000.0)
+            assert res["exit_code"] == 0, res
+        return {"n": n, "p50_ms": round(pct(lat, 50), 2), "p99_ms": round(pct(lat, 99), 2),
+                "mean_ms": round(statistics.mean(lat), 2)}
+
+    async def fanout(self, session: aiohttp.ClientSession, jobs: list[str]) -> dict[str, Any]:
+        c0 = self.rss_cpu()[1]
+        t0 = time.perf_counter()
+        started = await rpc(session, self.url, "jobmon.execMany", {"jobs": jobs}, ["true"], {})
+        got = faults = 0
+        first = None
+        done = False
+        while not done:
+            reply = await rpc(session, self.url, "jobmon.batchResults", started["batch"], 30.0)
+            if reply["results"] and first is None:
+                first = time.perf_counter() - t0
+            got += len(reply["results"])
+            faults += sum(1 for r in reply["results"] if "fault" in r)
+            done = reply["done"]
+        secs = time.perf_counter() - t0
+        return {"jobs": len(jobs), "seconds": round(secs, 3), "first_result_s": round(first or 0, 3),
+                "results": got, "faults": faults,
+                "relay_cpu_ms_per_job": round(1000.0 * (self.rss_cpu()[1] - c0) / len(jobs), 3)}
+
+    def cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "jobmon.cli.main", "--relay", self.url, "--cert", self.paths["user"],
+                "--key", self.paths["user_key"], "--ca-file", self.paths["ca"], "--state-dir",
+                str(self.tmp / "cli"), *args]
+
+    def cli_fanout(self) -> dict[str, Any]:
+        """``jobmon exec CLUSTER -- true`` as a user runs it: whole command, first result line."""
+        env = dict(os.environ, PYTHONPATH=str(self.root))
+        t0 = time.perf_counter()
+        subprocess.run(self.cli("--help"), cwd=self.root, env=env, capture_output=True, check=False)
+        startup = time.perf_counter() - t0
+        c0 = self.rss_cpu()[1]
+        t0 = time.perf_counter()
+        helptext = subprocess.run(self.cli("exec", "--help"), cwd=self.root, env=env, capture_output=True).stdout
+        progress_flag = ["--progress"] if b"--progress" in helptext else []  # an older CLI has none
+        p = subprocess.Popen(self.cli("exec", str(self.a.cluster), *progress_flag, "--", "true"), cwd=self.root,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err: list[tuple[float, bytes]] = []
+
+        def read_err() -> None:
+            assert p.stderr is not None
+            for chunk in iter(lambda: p.stderr.read1(4096), b""):  # type: ignore[union-attr]
+                err.append((time.perf_counter() - t0, chunk))
+
+        reader = threading.Thread(target=read_err, daemon=True)
+        reader.start()
+        first = None
+        ok = lines = 0
+        assert p.stdout is not None
+        for line in p.stdout:
+            if first is None:
+                first = time.perf_counter() - t0
+            lines += 1
+            ok += line.endswith(b": exit 0\n")
+        code = p.wait()
+        secs = time.perf_counter() - t0
+        reader.join(5)
+        progress = [t for t, chunk in err if b"results" in chunk]
+        return {"jobs": self.a.daemons, "seconds": round(secs, 3), "exit": code, "lines": lines, "exit_0": ok,
+                "first_result_s": round(first or 0, 3), "cli_startup_s": round(startup, 3),
+                "progress_updates": len(progress), "first_progress_s": round(progress[0], 3) if progress else None,
+                "stderr_tail": b"".join(c for _, c in err)[-300:].decode("utf-8", "replace"),
+                "relay_cpu_ms_per_job": round(1000.0 * (self.rss_cpu()[1] - c0) / max(1, self.a.daemons), 3)}
+
+    async def throughput(self, session: aiohttp.ClientSession, jobs: list[str]) -> dict[str, float]:
+        end = time.perf_counter() + self.a.seconds
+        count = 0
+
+        async def worker() -> None:
+            nonlocal count
+            while time.perf_counter() < end:
+                await rpc(session, self.url, "jobmon.exec", random.choice(jobs), ["true"], {})
+                count += 1
+
+        c0 = self.rss_cpu()[1]
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(self.a.concurrency)))
+        wall = time.perf_counter() - t0
+        spent = self.rss_cpu()[1] - c0
+        return {"concurrency": self.a.concurrency, "commands_per_s": round(count / wall, 1),
+                "relay_cpu_ms_per_command": round(1000.0 * spent / max(1, count), 3)}
+
+    async def restart(self, session: aiohttp.ClientSession, markers: str) -> dict[str, Any]:
+        """Commands in flight, SIGTERM, a new relay on the same port and state: every daemon back,
+        every command answered once, none run twice; memory after the burst."""
+        a = self.a
+        jobs = [f"{a.cluster}.{i}" for i in range(min(a.restart_jobs, a.daemons))]
+        started = await rpc(session, self.url, "jobmon.execMany", {"jobs": jobs}, ["sleep", "2", "before"], {})
+        await asyncio.sleep(1.0)
+        collected: list[dict[str, Any]] = []
+        collect = asyncio.ensure_future(self._collect(session, started["batch"], collected))
+        assert self.relay is not None
+        t_stop = time.time()
+        self.relay.send_signal(signal.SIGTERM)
+        stopped = await asyncio.get_running_loop().run_in_executor(None, self.relay.wait, 60)
+        t_down = time.time()
+        try:
+            await asyncio.wait_for(collect, 10)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
+            pass
+        self.start_relay()
+        await self.wait_answering(session)
+        t_up = time.time()
+        lines = await asyncio.get_running_loop().run_in_executor(None, self._rereg_lines, 300.0)
+        back = max(lines) if lines else None
+        peak = self.rss_cpu()[0]
+        await asyncio.sleep(a.settle)
+        rss_after = self.rss_cpu()[0]
+        runs: dict[tuple[str, str], int] = {}
+        for line in Path(markers).read_text().splitlines():
+            job, mark, _rid = line.split()
+            runs[(job, mark)] = runs.get((job, mark), 0) + 1
+        answered = {r["job"]: r for r in collected}
+        ran_before = {job for job, mark in runs if mark == "before"}
+        return {
+            "jobs_with_a_command": len(jobs), "relay_exit": stopped,
+            "stop_seconds": round(t_down - t_stop, 2), "down_seconds": round(t_up - t_stop, 2),
+            "all_reregistered_after_sigterm_s": round(back - t_stop, 2) if back else None,
+            "all_reregistered_after_new_relay_up_s": round(back - t_up, 2) if back else None,
+            "sim_processes_reporting": len(lines),
+            "answered": len(answered), "answered_with_result": sum(1 for r in collected if "result" in r),
+            "answered_998_not_run": sum(1 for r in collected if r.get("fault") == 998),
+            "answered_700": sum(1 for r in collected if r.get("fault") == 700),
+            "run_by_daemons": len(ran_before), "run_twice": sum(1 for n in runs.values() if n > 1),
+            "998_but_run": sum(1 for j in ran_before if answered.get(j, {}).get("fault") == 998),
+            "rss_mib_burst_peak": round(peak, 1), "rss_mib_after_settle": round(rss_after, 1),
+        }
+
+    async def _collect(self, session: aiohttp.ClientSession, batch: str, out: list[dict[str, Any]]) -> None:
+        done = False
+        while not done:
+            reply = await rpc(session, self.url, "jobmon.batchResults", batch, 30.0)
+            out.extend(reply["results"])
+            done = reply["done"]
+
+    def _rereg_lines(self, timeout: float) -> list[float]:
+        """Each simulator process's 'all my daemons registered again' time."""
+        got: list[float] = []
+        end = time.time() + timeout
+        for p in self.sims:
+            assert p.stdout is not None
+            while time.time() < end:
+                line = p.stdout.readline()
+                if not line:
+                    break
+                if line.startswith("REREGISTERED"):
+                    got.append(float(line.split()[2]))
+                    break
+        return got
+
+    # -- the run -----------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        a = self.a
+        out: dict[str, Any] = {"daemons": a.daemons, "procs": a.procs, "poll_wait": a.poll_wait, "auth": a.auth,
+                               "front": a.front or "none", "heartbeat": a.heartbeat, "watched": a.watched,
+                               "load_start": load()}
+        self.start_relay()
+        conn = aiohttp.TCPConnector(limit=0, ssl=client_ctx(self.paths))
+        async with aiohttp.ClientSession(connector=conn) as session:
+            if a.front:
+                await asyncio.sleep(1.0)
+                self.fronts = start_front(a.front_procs, self.port, self.sock, self.paths, self.tmp)
+            await self.wait_answering(session)
+            out["rss_mib_empty"] = round(self.rss_cpu()[0], 1)
+            if a.front:
+                out["front_rss_mib_empty"] = round(self.front_rss_cpu()[0], 1)
+            self.token = (await rpc(session, self.url, "jobmon.issueCredential", {"cluster": a.cluster}))["token"]
+            markers = str(self.tmp / "markers.txt")
+            first = self.spawn(0, 1, markers)
+            assert first.stdout is not None and first.stdout.readline().strip() == "READY"
+            out["rtt_1_daemon"] = await self.round_trips(session, [f"{a.cluster}.0"], a.rtt)
+            t0 = time.perf_counter()
+            n = a.daemons - 1
+            per = (n + a.procs - 1) // a.procs
+            batch = [self.spawn(1 + i * per, min(per, n - i * per), markers) for i in range(a.procs) if n - i * per > 0]
             for p in batch:
                 assert p.stdout is not None and p.stdout.readline().strip() == "READY"
             out["connect_all_seconds"] = round(time.perf_counter() - t0, 1)
-            jobs = [f"bench-{i}" for i in range(args.daemons)]
-            await asyncio.sleep(2.0)
-            rss, cpu0 = proc_stats(relay.pid)
+            jobs = [f"{a.cluster}.{i}" for i in range(a.daemons)]
+            await asyncio.sleep(a.settle)
+            rss, cpu0 = self.rss_cpu()
+            f_rss, f_cpu0 = self.front_rss_cpu()
             out["rss_mib_connected"] = round(rss, 1)
-            out["rss_mib_per_1000_daemons"] = round((rss - base_rss) * 1000.0 / args.daemons, 1)
-            out["relay_sockets_connected"] = open_sockets(relay.pid)
-            await asyncio.sleep(args.idle)
-            _, cpu1 = proc_stats(relay.pid)
-            out["idle_cpu_percent_of_one_core"] = round(100.0 * (cpu1 - cpu0) / args.idle, 2)
-            out["idle_seconds_measured"] = args.idle
-            out[f"rtt_{args.daemons}_daemons"] = await round_trips(session, url, jobs, args.rtt)
-            out["fanout"] = []
-            for k in args.fanout:
-                if k <= len(jobs):
-                    c0 = proc_stats(relay.pid)[1]
-                    f = await fanout(session, url, jobs[:k])
-                    f["relay_cpu_ms_per_job"] = round(1000.0 * (proc_stats(relay.pid)[1] - c0) / k, 3)
-                    out["fanout"].append(f)
-            c0 = proc_stats(relay.pid)[1]
-            out["throughput"] = await throughput(session, url, jobs, args.seconds, args.concurrency)
-            spent = proc_stats(relay.pid)[1] - c0
-            done = out["throughput"]["commands_per_s"] * args.seconds
-            out["throughput"]["relay_cpu_ms_per_command"] = round(1000.0 * spent / max(1.0, done), 3)
-            out["throughput"]["relay_cpu_percent"] = round(100.0 * spent / args.seconds, 1)
-            out["rss_mib_end"] = round(proc_stats(relay.pid)[0], 1)
-    finally:
-        relay.terminate()
-        try:
-            relay.wait(60)
-        except subprocess.TimeoutExpired:
-            relay.kill()
-        for p in children:
-            p.terminate()
-        for p in children:
-            p.wait(30)
-    return out
+            out["rss_mib_per_1000_daemons"] = round((rss - out["rss_mib_empty"]) * 1000.0 / a.daemons, 1)
+            await asyncio.sleep(a.idle)
+            out["idle_cpu_percent_of_one_core"] = round(100.0 * (self.rss_cpu()[1] - cpu0) / a.idle, 2)
+            out["idle_seconds_measured"] = a.idle
+            if a.front:
+                out["front_rss_mib_connected"] = round(f_rss, 1)
+                out["front_idle_cpu_percent"] = round(100.0 * (self.front_rss_cpu()[1] - f_cpu0) / a.idle, 2)
+            out[f"rtt_{a.daemons}_daemons"] = await self.round_trips(session, jobs, a.rtt)
+            out["fanout_in_process"] = [await self.fanout(session, jobs[:k]) for k in a.fanout if k <= len(jobs)]
+            if not a.no_cli:
+                out["fanout_cli"] = await asyncio.get_running_loop().run_in_executor(None, self.cli_fanout)
+            out["throughput"] = await self.throughput(session, jobs)
+            out["rss_mib_end"] = round(self.rss_cpu()[0], 1)
+            if a.restart:
+                out["restart"] = await self.restart(session, markers)
+        out["anchor_condor_ssh_to_job"] = anchor(a.daemons)
+        out["load_end"] = load()
+        return out
+
+
+def anchor(jobs: int) -> dict[str, Any]:
+    """The same fan-out done the HTCondor way: one condor_ssh_to_job per job, one after another,
+    extrapolated from the 10 calls recorded on a real pool (HTCondor cannot run here)."""
+    try:
+        rec = json.loads(TIMINGS.read_text())["condor_ssh_to_job_ls_l_s"]
+    except (OSError, ValueError, KeyError):
+        return {"note": f"no recorded timings at {TIMINGS}"}
+    return {"source": str(TIMINGS), "calls_recorded": rec["n"], "per_call_s": {k: rec[k] for k in ("min", "median", "max")},
+            "jobs": jobs, "sequential_s_at_median": round(jobs * rec["median"], 1),
+            "sequential_s_at_min": round(jobs * rec["min"], 1),
+            "sequential_s_at_mean": round(jobs * statistics.mean(rec["all"]), 1)}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--role", default="coordinator", choices=("coordinator", "daemons"))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--daemons", type=int, default=1000)
     ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--cluster", type=int, default=1000)
+    ap.add_argument("--auth", choices=("credential", "certificate"), default="credential",
+                    help="how simulated daemons authenticate (jobs use a per-job credential)")
     ap.add_argument("--poll-wait", type=float, default=50.0)
     ap.add_argument("--rtt", type=int, default=300, help="round trips per latency figure")
-    ap.add_argument("--fanout", type=int, nargs="*", default=[1000, 10000])
+    ap.add_argument("--fanout", type=int, nargs="*", default=[1000, 10000], help="in-process fan-out sizes")
+    ap.add_argument("--no-cli", action="store_true", help="skip the `jobmon exec CLUSTER -- true` fan-out")
     ap.add_argument("--seconds", type=float, default=10.0, help="throughput run length")
     ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds to wait before memory figures")
     ap.add_argument("--port", type=int, default=18443)
-    ap.add_argument("--piggyback", action="store_true",
-                    help="daemons send results with their next poll (jobmon.poll's results argument)")
-    ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
+    ap.add_argument("--heartbeat", type=float, default=0.0,
+                    help="daemons send heartbeats every S s on a second connection, as the wrapper does (0: none)")
     ap.add_argument("--watched", type=int, default=0,
                     help="the first N daemons report progress every --push-interval s, as watched daemons do")
     ap.add_argument("--push-interval", type=float, default=1.0)
-    ap.add_argument("--url")
-    ap.add_argument("--pki")
-    ap.add_argument("--start", type=int, default=0)
-    ap.add_argument("--count", type=int, default=0)
-    args = ap.parse_args()
-    if args.role == "daemons":
-        paths = {k: str(Path(args.pki) / f) for k, f in [("ca", "ca.pem"), ("user", "user.pem"),
-                                                         ("user_key", "user.key")]}
-        asyncio.run(run_daemons(args.url, paths, args.start, args.count, args.poll_wait, args.piggyback,
-                                args.watched, args.push_interval))
-        return
-    result = asyncio.run(coordinator(args))
+    ap.add_argument("--restart", action="store_true",
+                    help="then: commands in flight, SIGTERM, a new relay; reconnect burst, loss, memory")
+    ap.add_argument("--restart-jobs", type=int, default=1000, help="jobs running a 2 s command at the restart")
+    ap.add_argument("--front", choices=("haproxy",), help="terminate TLS in HAProxy (relay/front.py)")
+    ap.add_argument("--front-procs", type=int, default=2, help="HAProxy processes (the fd limit is per process)")
+    ap.add_argument("--root", help="run the relay and the CLI from this checkout (default: this one)")
+    ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
+    a = ap.parse_args()
+    bench = Bench(a)
+    try:
+        result = asyncio.run(bench.run())
+    finally:
+        bench.stop_all()
     result["command"] = " ".join([".venv/bin/python", "benchmarks/relay_load.py"] + sys.argv[1:])
     print(json.dumps(result, indent=2))
 

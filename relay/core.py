@@ -22,6 +22,7 @@ from typing import Any
 from jobmon.errors import JobmonError
 from jobmon.jobstate import State
 from jobmon.pools.base import JobAction, NodeAction
+from jobmon.routing import same_relay
 from relay import returned
 from relay.base import _parse_job
 from relay.faults import Fault, RelayFault
@@ -179,7 +180,7 @@ class RelayCore(WatchCore):
     async def exec_many(self, caller: Identity, target: Mapping[str, Any], argv: Any,
                         options: Mapping[str, Any] | None = None) -> dict[str, Any]:
         args, timeout = self._exec_args(argv, options)
-        jobs = await self._targets(caller, target)
+        jobs, elsewhere = await self._targets(caller, target)
         allowed = []
         for job in jobs:
             daemon = self.registry.by_job.get(job)
@@ -193,13 +194,18 @@ class RelayCore(WatchCore):
             return await self._op(caller, "jobmon.exec", job, "exec", dict(args), _grace(timeout), args["argv"])
 
         batch = self.batches.start(caller.dn, allowed, run)
-        return {"batch": batch.id, "jobs": allowed}
+        out: dict[str, Any] = {"batch": batch.id, "jobs": allowed}
+        if elsewhere:
+            out["elsewhere"] = elsewhere
+        return out
 
-    async def _targets(self, caller: Identity, target: Mapping[str, Any]) -> list[str]:
+    async def _targets(self, caller: Identity, target: Mapping[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+        """The jobs to run on here, and by relay URL those whose ad names another relay and whose
+        daemon is not here (the caller runs them there: jobmon/routing.py)."""
         if not isinstance(target, Mapping) or len(target) != 1:
             raise RelayFault(Fault.BAD_PARAMS, "target must be {cluster: int}, {jobs: [...]} or {constraint: str}")
         if "jobs" in target:
-            return [str(j) for j in _str_list(target["jobs"], "target.jobs")]
+            return [str(j) for j in _str_list(target["jobs"], "target.jobs")], {}
         everyone = self.is_admin(caller)
         if "cluster" in target:
             c = target["cluster"]
@@ -212,11 +218,19 @@ class RelayCore(WatchCore):
             expr = f"({target['constraint']})"
         else:
             raise RelayFault(Fault.BAD_PARAMS, "target must be {cluster: int}, {jobs: [...]} or {constraint: str}")
+        elsewhere: dict[str, list[str]] = {}
         for ad in await self.pool_ads(f"{expr} && JobStatus == 2"):
             jid = ad_id(ad)
             if jid and (everyone or self.ownership.owns(caller.dn, owner_dn(ad, self.registry.by_job.get(jid)) or "")):
-                found.add(jid)
-        return sorted(found, key=_id_key)
+                relay = ad.get("JobMonRelay")
+                if isinstance(relay, str) and relay and jid not in self.registry.by_job \
+                        and not same_relay(relay, self.config.url):
+                    elsewhere.setdefault(relay, []).append(jid)
+                else:
+                    found.add(jid)
+        for ids in elsewhere.values():
+            ids.sort(key=_id_key)
+        return sorted(found, key=_id_key), elsewhere
 
     async def batch_results(self, caller: Identity, batch: str, wait: float = 0.0) -> dict[str, Any]:
         b = self.batches.get(str(batch), caller.dn, self.is_admin(caller))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from jobmon.cli.common import Context, fan_out
+from jobmon import routing
+from jobmon.cli.common import Context
 from jobmon.client import binary
 from jobmon.errors import UsageError
 from jobmon.jobid import JobId
@@ -31,8 +32,9 @@ def run(ctx: Context) -> int:
     if ctx.args.timeout is not None:
         options["timeout"] = float(ctx.args.timeout)
     client_timeout = max(120.0, float(ctx.args.timeout or 60) + 30)
+    relays = routing.relays_for(ctx, timeout=client_timeout)
     if not job.is_cluster:
-        res = ctx.client(timeout=client_timeout).exec(str(job), argv, options)
+        res = routing.on_job_relay(relays, str(job), lambda c: c.exec(str(job), argv, options))
         sys.stdout.buffer.write(binary(res.get("stdout")))
         sys.stdout.buffer.flush()
         sys.stderr.buffer.write(binary(res.get("stderr")))
@@ -42,23 +44,32 @@ def run(ctx: Context) -> int:
         if res.get("timed_out"):
             print(f"jobmon: command timed out in {job}", file=sys.stderr)
         return remote_exit(res)
-    ctx.client(timeout=client_timeout)
+    show = ctx.args.progress if getattr(ctx.args, "progress", None) is not None else ctx.err.isatty()
+    progress = routing.Progress(ctx.err) if show else None
     all_ok = True
     count = 0
-    for jid, fres, err in fan_out(ctx, job, argv, options):
-        count += 1
-        if err is not None:
-            all_ok = False
-            ctx.print(f"{jid}: error: {err}")
-            continue
-        assert fres is not None
-        code = remote_exit(fres)
-        all_ok = all_ok and code == 0
-        for stream in ("stdout", "stderr"):
-            text = binary(fres.get(stream)).decode("utf-8", "replace")
-            for line in text.splitlines():
-                ctx.print(f"{jid}: {line}" if stream == "stdout" else f"{jid}! {line}")
-        ctx.print(f"{jid}: exit {code}" if "signal" not in fres else f"{jid}: signal {fres['signal']}")
+    for batch in routing.fan_out(relays, {"cluster": job.cluster}, argv, options, progress):
+        lines = []
+        for jid, fres, err in batch:
+            count += 1
+            if err is not None:
+                all_ok = False
+                lines.append(f"{jid}: error: {err}")
+                continue
+            assert fres is not None
+            code = remote_exit(fres)
+            all_ok = all_ok and code == 0
+            for stream in ("stdout", "stderr"):
+                text = binary(fres.get(stream)).decode("utf-8", "replace")
+                lines.extend(f"{jid}: {line}" if stream == "stdout" else f"{jid}! {line}"
+                             for line in text.splitlines())
+            lines.append(f"{jid}: exit {code}" if "signal" not in fres else f"{jid}: signal {fres['signal']}")
+        if progress is not None:
+            progress.clear()
+        ctx.out.write("\n".join(lines) + "\n")
+        ctx.out.flush()
+        if progress is not None:
+            progress.add(batch)
     if count == 0:
         from jobmon.errors import NotFound
 

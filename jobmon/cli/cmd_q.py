@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from jobmon import routing
 from jobmon.cli.common import Context, cluster_jobs, exit_text, fmt_duration, fmt_time
 from jobmon.errors import JobmonError
 from jobmon.jobid import JobId
@@ -97,7 +98,8 @@ def table_console(out: Any) -> Any:
 
 def run_q(ctx: Context) -> int:
     flt = _filter(ctx)
-    jobs = ctx.client().joblist(flt)
+    relays = routing.relays_for(ctx)
+    jobs = routing.job_lists(relays, flt)  # every relay the jobs name, merged
     if ctx.args.json:
         ctx.json(jobs)
         return 0
@@ -112,7 +114,7 @@ def run_q(ctx: Context) -> int:
     from jobmon.cli.live import live_jobs
 
     with Live(job_table(jobs), console=console, refresh_per_second=4) as live:
-        for jobs in live_jobs(ctx.client(), lambda: list(ctx.client().joblist(flt)), _all_ended):
+        for jobs in live_jobs(ctx.client(), lambda: routing.job_lists(relays, flt), _all_ended):
             live.update(job_table(jobs))
     _summary(ctx, jobs)
     return 0
@@ -176,7 +178,7 @@ def run_status(ctx: Context) -> int:
     if ctx.args.watch:
         return _watch(ctx, job)
     if not job.is_cluster:
-        st = ctx.client().status(str(job))
+        st = routing.job_status(routing.relays_for(ctx), str(job))
         if ctx.args.json:
             ctx.json(st)
         else:

@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job", metavar="JOB")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds before the command is killed")
     p.add_argument("--shell", action="store_true", help="run CMD through /bin/sh -c (if the site allows)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a cluster's progress line on stderr (default: when stderr is a terminal)")
     p.add_argument("argv", nargs="*", metavar="-- CMD [ARGS...]",
                    help="the command; everything after -- is passed on untouched")
 

@@ -167,8 +167,8 @@ def relay(pki: Any, tmp_path: Path, fake_pool: FakePool) -> Iterator[Relay]:
 def relay_factory(pki: Any, tmp_path: Path, fake_pool: FakePool) -> Iterator[Any]:
     made: list[Relay] = []
 
-    def make(**overrides: Any) -> Relay:
-        r = start_relay(pki, tmp_path / "state", fake_pool, **overrides)
+    def make(state: str = "state", **overrides: Any) -> Relay:
+        r = start_relay(pki, tmp_path / state, fake_pool, **overrides)
         made.append(r)
         return r
 
