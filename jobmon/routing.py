@@ -98,6 +98,17 @@ def job_status(relays: Relays, job: str) -> dict[str, Any]:
         return st
 
 
+def page_elsewhere(job: Mapping[str, Any], here: str) -> str | None:
+    """The web page of a live job whose ad names another relay and whose daemon is not
+    connected ``here`` (the web pages link and redirect there), else None."""
+    where = job.get("relay")
+    if not where or job.get("connected") or same_relay(str(where), here) \
+            or job.get("state") not in ("waiting", "running"):
+        return None
+    parts = urlsplit(str(where))
+    return f"{parts.scheme}://{parts.netloc}/jobs/{job.get('id')}"
+
+
 # -- fan-out -------------------------------------------------------------------
 class _Json:
     """Clarens JSON-RPC on the same TLS context as a ``Client`` (batch results, decoded fast)."""

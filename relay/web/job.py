@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from jobmon.routing import page_elsewhere
 from relay.faults import Fault, RelayFault
 from relay.web import backend
 from relay.web.common import EventStream, job_id, page_handler, post_form
@@ -124,6 +125,9 @@ async def _render_job(
     request: web.Request, ctx: WebContext, viewer: Viewer, job: str, **extra: Any
 ) -> web.StreamResponse:
     data = await backend.status(ctx.core, viewer.identity, job)
+    elsewhere = page_elsewhere(data, ctx.core.config.url)
+    if elsewhere is not None and request.method == "GET":
+        raise web.HTTPFound(elsewhere)  # the relay the job's ad names has its daemon
     view = job_view(data)
     state = str(data.get("state"))
     live = state in ("waiting", "running")

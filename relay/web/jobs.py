@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from jobmon.routing import page_elsewhere
 from relay.faults import RelayFault
 from relay.web import backend
 from relay.web.common import EventStream, job_id, page_handler
@@ -63,6 +64,8 @@ async def _jobs_view(
     for j in jobs:
         counts[str(j.get("state"))] = counts.get(str(j.get("state")), 0) + 1
     shown = [j for j in jobs if not state or j.get("state") == state]
+    for j in shown:  # a job whose daemon is at another relay links to that relay's page
+        j["href"] = page_elsewhere(j, ctx.core.config.url) or f"/jobs/{j.get('id')}"
     return {
         "jobs": shown, "counts": counts, "states": STATES, "state": state, "error": error,
         "all_jobs": all_jobs, "show_owner": all_jobs,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -37,6 +38,15 @@ def _jobmon(home: Any, pki: Any, tmp_path: Path, *args: str) -> subprocess.Compl
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("JOBMON_RELAY_URL", None)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+
+
+def _get(relay: Any, pki: Any, path: str) -> tuple[int, Any, str]:
+    conn = http.client.HTTPSConnection("127.0.0.1", relay.port, context=relay.ssl_context(pki.alice), timeout=30)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    conn.close()
+    return resp.status, resp.headers, body
 
 
 def test_a_cluster_split_between_two_relays(relay_factory: Any, fake_pool: Any, pki: Any, tmp_path: Path) -> None:
@@ -78,6 +88,15 @@ def test_a_cluster_split_between_two_relays(relay_factory: Any, fake_pool: Any, 
 
         res = _jobmon(a, pki, tmp_path, "status", "40.2", "--json")
         assert res.returncode == 0 and json.loads(res.stdout)["connected"] is True, res.stdout + res.stderr
+
+        # the web pages of A send the browser to B for B's jobs
+        b_page = f"https://127.0.0.1:{b.port}/jobs/40.2"
+        status, headers, _ = _get(a, pki, "/jobs/40.2")
+        assert status == 302 and headers["Location"] == b_page, (status, headers)
+        status, _, page = _get(a, pki, "/jobs/40.1")
+        assert status == 200 and "40.1" in page
+        status, _, page = _get(a, pki, "/")
+        assert status == 200 and f'href="{b_page}"' in page and 'href="/jobs/40.1"' in page
     finally:
         for proc in wrappers.values():
             proc.send_signal(signal.SIGTERM)
