@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import statistics
 import subprocess
@@ -113,7 +114,7 @@ class Bench:
                "-m", "relay", "--listen", f"127.0.0.1:{self.relay_port}", "--state-dir", str(self.tmp / "state"),
                "--host-cert", self.paths["host"], "--host-key", self.paths["host_key"],
                "--ca-file", self.paths["ca"], "--pool", "none", "--poll-wait", str(self.a.poll_wait),
-               "--rate-per-second", "0", "--log-level", "WARNING"]
+               "--rate-per-second", "0", "--log-level", "INFO"]
         env = dict(os.environ, PYTHONPATH=str(self.root))
         if self.a.front:
             (self.tmp / "front").mkdir(mode=0o750, exist_ok=True)
@@ -130,7 +131,7 @@ class Bench:
     def _drain_stderr(proc: subprocess.Popen[str]) -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
-            if "Traceback" in line or "ERROR" in line:
+            if "Traceback" in line or "ERROR" in line or "drained in" in line or "relay stopped in" in line:
                 print("relay:", line.rstrip(), file=sys.stderr)
 
     def spawn(self, start: int, count: int, markers: str | None = None) -> subprocess.Popen[str]:
@@ -177,6 +178,21 @@ class Bench:
         stats = [proc_stats(p.pid) for p in self.fronts]
         return sum(s[0] for s in stats), sum(s[1] for s in stats)
 
+    def spy(self, phase: str) -> subprocess.Popen[bytes] | None:
+        """py-spy on the relay for one phase (``--spy DIR``): DIR/<phase>.txt, collapsed stacks."""
+        if not self.a.spy or self.relay is None:
+            return None
+        Path(self.a.spy).mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen([self.a.spy_exe, "record", "-p", str(self.relay.pid), "-f", "raw", "-r", "200",
+                                 "--nolineno", "-o", str(Path(self.a.spy) / f"{phase}.txt")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @staticmethod
+    def unspy(p: subprocess.Popen[bytes] | None) -> None:
+        if p is not None:
+            p.send_signal(signal.SIGINT)
+            p.wait(60)
+
     # -- measurements ------------------------------------------------------
     async def round_trips(self, session: aiohttp.ClientSession, jobs: list[str], n: int) -> dict[str, float]:
         lat = []
@@ -218,10 +234,12 @@ class Bench:
         t0 = time.perf_counter()
         subprocess.run(self.cli("--help"), cwd=self.root, env=env, capture_output=True, check=False)
         startup = time.perf_counter() - t0
-        c0 = self.rss_cpu()[1]
-        t0 = time.perf_counter()
         helptext = subprocess.run(self.cli("exec", "--help"), cwd=self.root, env=env, capture_output=True).stdout
         progress_flag = ["--progress"] if b"--progress" in helptext else []  # an older CLI has none
+        c0 = self.rss_cpu()[1]
+        s0 = self.sims_cpu()
+        k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
         p = subprocess.Popen(self.cli("exec", str(self.a.cluster), *progress_flag, "--", "true"), cwd=self.root,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         err: list[tuple[float, bytes]] = []
@@ -243,13 +261,19 @@ class Bench:
             ok += line.endswith(b": exit 0\n")
         code = p.wait()
         secs = time.perf_counter() - t0
+        k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         reader.join(5)
         progress = [t for t, chunk in err if b"results" in chunk]
         return {"jobs": self.a.daemons, "seconds": round(secs, 3), "exit": code, "lines": lines, "exit_0": ok,
                 "first_result_s": round(first or 0, 3), "cli_startup_s": round(startup, 3),
                 "progress_updates": len(progress), "first_progress_s": round(progress[0], 3) if progress else None,
                 "stderr_tail": b"".join(c for _, c in err)[-300:].decode("utf-8", "replace"),
+                "relay_cpu_s": round(self.rss_cpu()[1] - c0, 2), "simulators_cpu_s": round(self.sims_cpu() - s0, 2),
+                "cli_cpu_s": round(k1.ru_utime + k1.ru_stime - k0.ru_utime - k0.ru_stime, 2),
                 "relay_cpu_ms_per_job": round(1000.0 * (self.rss_cpu()[1] - c0) / max(1, self.a.daemons), 3)}
+
+    def sims_cpu(self) -> float:
+        return sum(proc_stats(p.pid)[1] for p in self.sims if p.poll() is None)
 
     async def throughput(self, session: aiohttp.ClientSession, jobs: list[str]) -> dict[str, float]:
         end = time.perf_counter() + self.a.seconds
@@ -290,9 +314,10 @@ class Bench:
         self.start_relay()
         await self.wait_answering(session)
         t_up = time.time()
+        cpu_up = self.rss_cpu()[1]
         lines = await asyncio.get_running_loop().run_in_executor(None, self._rereg_lines, 300.0)
         back = max(lines) if lines else None
-        peak = self.rss_cpu()[0]
+        peak, cpu_back = self.rss_cpu()
         await asyncio.sleep(a.settle)
         rss_after = self.rss_cpu()[0]
         runs: dict[tuple[str, str], int] = {}
@@ -307,6 +332,7 @@ class Bench:
             "all_reregistered_after_sigterm_s": round(back - t_stop, 2) if back else None,
             "all_reregistered_after_new_relay_up_s": round(back - t_up, 2) if back else None,
             "sim_processes_reporting": len(lines),
+            "relay_cpu_s_for_the_burst": round(cpu_back - cpu_up, 2),
             "answered": len(answered), "answered_with_result": sum(1 for r in collected if "result" in r),
             "answered_998_not_run": sum(1 for r in collected if r.get("fault") == 998),
             "answered_700": sum(1 for r in collected if r.get("fault") == 700),
@@ -358,6 +384,7 @@ class Bench:
             first = self.spawn(0, 1, markers)
             assert first.stdout is not None and first.stdout.readline().strip() == "READY"
             out["rtt_1_daemon"] = await self.round_trips(session, [f"{a.cluster}.0"], a.rtt)
+            spy = self.spy("connect")
             t0 = time.perf_counter()
             n = a.daemons - 1
             per = (n + a.procs - 1) // a.procs
@@ -365,13 +392,16 @@ class Bench:
             for p in batch:
                 assert p.stdout is not None and p.stdout.readline().strip() == "READY"
             out["connect_all_seconds"] = round(time.perf_counter() - t0, 1)
+            self.unspy(spy)
             jobs = [f"{a.cluster}.{i}" for i in range(a.daemons)]
             await asyncio.sleep(a.settle)
             rss, cpu0 = self.rss_cpu()
             f_rss, f_cpu0 = self.front_rss_cpu()
             out["rss_mib_connected"] = round(rss, 1)
             out["rss_mib_per_1000_daemons"] = round((rss - out["rss_mib_empty"]) * 1000.0 / a.daemons, 1)
+            spy = self.spy("idle")
             await asyncio.sleep(a.idle)
+            self.unspy(spy)
             out["idle_cpu_percent_of_one_core"] = round(100.0 * (self.rss_cpu()[1] - cpu0) / a.idle, 2)
             out["idle_seconds_measured"] = a.idle
             if a.front:
@@ -380,7 +410,9 @@ class Bench:
             out[f"rtt_{a.daemons}_daemons"] = await self.round_trips(session, jobs, a.rtt)
             out["fanout_in_process"] = [await self.fanout(session, jobs[:k]) for k in a.fanout if k <= len(jobs)]
             if not a.no_cli:
+                spy = self.spy("fanout_cli")
                 out["fanout_cli"] = await asyncio.get_running_loop().run_in_executor(None, self.cli_fanout)
+                self.unspy(spy)
             out["throughput"] = await self.throughput(session, jobs)
             out["rss_mib_end"] = round(self.rss_cpu()[0], 1)
             if a.restart:
@@ -431,6 +463,8 @@ def main() -> None:
     ap.add_argument("--front-procs", type=int, default=2, help="HAProxy processes (the fd limit is per process)")
     ap.add_argument("--root", help="run the relay and the CLI from this checkout (default: this one)")
     ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
+    ap.add_argument("--spy", metavar="DIR", help="py-spy the relay in each phase: DIR/<phase>.txt (collapsed stacks)")
+    ap.add_argument("--spy-exe", default="py-spy", help="the py-spy command (pip install py-spy)")
     a = ap.parse_args()
     bench = Bench(a)
     try:

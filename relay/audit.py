@@ -77,7 +77,8 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()      # the queue of rows
+        self._db_lock = threading.Lock()   # the database
         self._pending: list[tuple[Any, ...]] = []
         self._db = sqlite3.connect(str(self.path), check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -108,8 +109,11 @@ class AuditLog:
             self._pending.append(row)
 
     def flush(self) -> int:
-        with self._lock:
-            rows, self._pending = self._pending, []
+        # the queue's lock is held only to swap the list: ``record`` (on the event loop) never
+        # waits for SQLite; the database has its own lock (flushes and queries in order)
+        with self._db_lock:
+            with self._lock:
+                rows, self._pending = self._pending, []
             if rows:
                 self._db.executemany(
                     f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows
@@ -136,7 +140,7 @@ class AuditLog:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(int(limit))
-        with self._lock:
+        with self._db_lock:
             rows = self._db.execute(sql, args).fetchall()
         out = []
         for r in reversed(rows):
@@ -148,5 +152,5 @@ class AuditLog:
 
     def close(self) -> None:
         self.flush()
-        with self._lock:
+        with self._db_lock:
             self._db.close()

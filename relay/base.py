@@ -129,23 +129,32 @@ class CoreBase:
         return self.registry.closing
 
     def begin_stop(self) -> None:
-        """Phase 1: answer open long-polls; commands never handed out fail (998); new calls get 998
-        except results and fan-out results (relay/methods.py, ``WHILE_STOPPING``)."""
+        """Phase 1: no new commands (998; those never handed out fail with 998 too); new calls get
+        998 except results, polls and fan-out results (relay/methods.py, ``WHILE_STOPPING``)."""
         self.registry.close()
 
     async def drain(self, timeout: float = STOP_GRACE) -> None:
         """After :meth:`begin_stop`: wait (at most ``timeout``) until the ``exec`` commands already
-        handed out have answered, every answer has left and every fan-out result was collected;
-        then the commands still running get 700 and their callers a moment to read it."""
+        handed out have answered and every answer and fan-out result is collected; the commands
+        still running then get 700. Polls are held meanwhile and answered (empty) at the end."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while loop.time() < end and (self.inflight > 0 or self.registry.outstanding() or self.batches.unread()):
+
+        def busy() -> bool:
+            return self.inflight - self.registry.parked > 0 or bool(self.registry.outstanding()) \
+                or bool(self.batches.unread())
+
+        while loop.time() < end and busy():
             await asyncio.sleep(0.01)
         if self.registry.outstanding():
             self.registry.abandon()
             end = loop.time() + 1.0
-            while loop.time() < end and (self.inflight > 0 or self.batches.unread()):
+            while loop.time() < end and busy():
                 await asyncio.sleep(0.01)
+        self.registry.release()
+        end = loop.time() + 1.0
+        while loop.time() < end and self.inflight > 0:
+            await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let the answers leave the transports
 
     async def close(self) -> None:
@@ -167,6 +176,7 @@ class CoreBase:
         """Both phases at once (for embedding without an HTTP server)."""
         self.begin_stop()
         self.registry.abandon()
+        self.registry.release()
         self.batches.cancel_all()
         await asyncio.sleep(0)
         await self.close()

@@ -64,10 +64,12 @@ class Batches:
         if not jobs:
             batch.finished_at = time.time()
         self._batches[batch.id] = batch
-        sem = asyncio.Semaphore(self.concurrency)
+        todo = iter(batch.jobs)
 
-        async def one(job: str) -> None:
-            async with sem:
+        async def worker() -> None:
+            # at most ``concurrency`` workers take the jobs in turn: the first commands leave at
+            # once (no task per job to start first), and memory does not grow with the batch
+            for job in todo:
                 try:
                     result = await run(job)
                     batch.add({"job": job, "result": result})
@@ -75,7 +77,7 @@ class Batches:
                     batch.add({"job": job, "fault": f.code, "message": f.message})
 
         loop = asyncio.get_running_loop()
-        batch.tasks = [loop.create_task(one(job)) for job in jobs]
+        batch.tasks = [loop.create_task(worker()) for _ in range(min(self.concurrency, len(jobs)))]
         return batch
 
     def get(self, batch_id: str, dn: str, admin: bool) -> Batch:

@@ -68,6 +68,8 @@ class CredentialStore:
         self.key = load_key(Path(state_dir))
         self.ttl = ttl
         self._lock = threading.Lock()
+        self._owners: dict[str, str] = {}   # token id -> owner DN (never changes)
+        self._bound: dict[str, int] = {}    # token id -> cluster, once bound (never changes)
         self._db = sqlite3.connect(str(Path(state_dir) / "credentials.sqlite"), check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -119,17 +121,28 @@ class CredentialStore:
         return claims
 
     def bound_cluster(self, tid: str) -> int | None:
+        if tid in self._bound:  # a binding never changes: 10,000 daemons of a cluster ask once
+            return self._bound[tid]
         with self._lock:
             row = self._db.execute("SELECT cluster FROM credentials WHERE tid = ?", (tid,)).fetchone()
+        if row is not None and row[0] is not None:
+            self._bound[tid] = int(row[0])
         return None if row is None else row[0]
 
     def owner(self, tid: str) -> str | None:
+        if tid in self._owners:
+            return self._owners[tid]
         with self._lock:
             row = self._db.execute("SELECT dn FROM credentials WHERE tid = ?", (tid,)).fetchone()
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        self._owners[tid] = str(row[0])
+        return str(row[0])
 
     def bind(self, tid: str, cluster: int, dn: str | None = None) -> None:
         """Bind ``tid`` to ``cluster`` (its owner ``dn`` if given must match); idempotent."""
+        if self._bound.get(tid) == cluster and (dn is None or self._owners.get(tid) == dn):
+            return
         with self._lock:
             row = self._db.execute("SELECT dn, cluster FROM credentials WHERE tid = ?", (tid,)).fetchone()
             if row is None:
@@ -143,6 +156,7 @@ class CredentialStore:
             if row[1] is None:
                 self._db.execute("UPDATE credentials SET cluster = ? WHERE tid = ?", (cluster, tid))
                 self._db.commit()
+            self._bound[tid], self._owners[tid] = cluster, str(row[0])
 
     def check_job(self, claims: Claims, cluster: int) -> None:
         """A daemon with these claims registers a job of ``cluster``: enforce the binding (TOFU)."""

@@ -75,7 +75,7 @@ class DaemonCore(CoreBase):
             if not isinstance(item, dict) or not isinstance(item.get("id"), str) or "result" not in item:
                 raise RelayFault(Fault.BAD_PARAMS, "jobmon.poll: results are [{id: str, result: struct}]")
             self.registry.post_result(daemon, item["id"], item["result"])
-        if self.registry.closing:  # results are taken while the relay stops; the poll is not held
+        if self.registry.released:  # held polls were answered; a new one waits with backoff
             raise RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; poll again shortly")
         return daemon, self.registry.take(daemon)
 

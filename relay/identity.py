@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import time
 import weakref
 from collections.abc import Callable
@@ -46,6 +47,7 @@ class Identity:
         return self.kind == "credential"
 
 
+@functools.lru_cache(maxsize=4096)  # daemons send the same header with every call
 def basic_auth(header: str | None) -> tuple[str, str] | None:
     if not header or not header.lower().startswith("basic "):
         return None

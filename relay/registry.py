@@ -43,6 +43,15 @@ class Waiter(Protocol):
     def wake(self) -> None: ...
 
 
+class _Expired(Exception):
+    """A request's deadline passed (``Registry.call`` turns it into fault 700)."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 class Request:
     __slots__ = ("id", "op", "args", "deadline", "future", "job", "delivered")
 
@@ -114,7 +123,9 @@ class Registry:
         self.by_job: dict[str, Daemon] = {}
         self.by_session: dict[str, Daemon] = {}
         self.requests: dict[str, Request] = {}
-        self.closing = False
+        self.closing = False      # stopping: no new commands
+        self.released = False     # stopped: every poll is answered at once
+        self.parked = 0           # polls held open now
         self._ids = itertools.count(1)
         self._prefix = os.urandom(4).hex()
 
@@ -149,7 +160,7 @@ class Registry:
             return []
         if daemon._queue:
             return self._hand_out(daemon)
-        if self.closing:
+        if self.released:
             return []
         return None
 
@@ -158,6 +169,7 @@ class Registry:
         old = daemon.waiter
         daemon.waiter = waiter
         daemon.polling += 1
+        self.parked += 1
         if old is not None:
             old.wake()
         if log.isEnabledFor(logging.DEBUG):
@@ -166,6 +178,7 @@ class Registry:
     def unpark(self, daemon: Daemon, waiter: Waiter, lost: bool = False) -> list[dict[str, Any]]:
         """The held poll ends (woken, timed out, or its connection ``lost``): what it answers."""
         daemon.polling = max(0, daemon.polling - 1)
+        self.parked -= 1
         replaced = daemon.waiter is not waiter
         if not replaced:
             daemon.waiter = None
@@ -297,13 +310,15 @@ class Registry:
         self.requests[rid] = req
         daemon.queue.append(req)
         self._wake(daemon)
+        timer = loop.call_later(timeout, _expire, req.future)  # one timer, no wait_for task
         try:
-            return await asyncio.wait_for(req.future, timeout=timeout)
-        except asyncio.TimeoutError:
+            return await req.future
+        except _Expired:
             if req.delivered and op == "exec" and not daemon.gone:
                 self._cancel(daemon, rid)
             raise RelayFault(Fault.TIMEOUT, f"job {job}'s daemon did not answer {op} within {timeout:g} s") from None
         finally:
+            timer.cancel()
             self.requests.pop(rid, None)
             if not req.future.done():
                 req.future.cancel()
@@ -350,15 +365,20 @@ class Registry:
         self._drop(daemon, RelayFault(Fault.JOB_NOT_CONNECTED, f"job {daemon.job}'s daemon left"))
 
     def close(self) -> None:
-        """Stop: answer every open long-poll (empty). Requests never handed out fail with 998 (they
-        never ran: safe to retry); so do handed-out reads, listings and ``ps`` (they only look). An
-        ``exec`` already handed out keeps waiting for its result: :meth:`outstanding` counts them and
-        :meth:`abandon` ends the wait. A command is never handed out twice."""
+        """Stop taking commands. Those never handed out fail with 998 (they never ran: safe to
+        retry); so do handed-out reads, listings and ``ps`` (they only look). An ``exec`` already
+        handed out keeps waiting for its result (:meth:`outstanding`, :meth:`abandon`), and polls
+        stay held, so that daemons keep their connection, post those results and do not come
+        back in a crowd; :meth:`release` answers them. A command is never handed out twice."""
         self.closing = True
         fault = RelayFault(Fault.SHUTTING_DOWN, "the relay is stopping; the command was not run; retry shortly")
         for req in list(self.requests.values()):
             if not req.future.done() and not (req.delivered and req.op == "exec"):
                 req.future.set_exception(fault)
+
+    def release(self) -> None:
+        """The end of a stop: answer every held poll (empty), and any poll from now on at once."""
+        self.closing = self.released = True
         for daemon in list(self.by_job.values()):
             self._wake(daemon)
 

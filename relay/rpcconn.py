@@ -40,6 +40,7 @@ log = logging.getLogger("relay.rpcconn")
 
 RPC_PATHS = frozenset(("/clarens", "/clarens/", "/RPC2"))
 KEEPALIVE = 75.0
+TICK = 0.25   # seconds: held polls are answered on time to this
 _UNSET: Any = object()
 #: how a connection learns its caller's certificate identity (TLS: the verified chain)
 CertSource = Callable[["RpcConnection", dict[str, str]], Identity | None]
@@ -73,8 +74,23 @@ class ConnServer:
         self.loop = asyncio.get_running_loop()
         self.conns: set[RpcConnection] = set()
         self.partial: dict[RpcConnection, float] = {}   # connection -> first byte of its request
+        #: held polls by when they are due (in ticks): one wheel instead of a timer each
+        self.due: dict[int, set[RpcConnection]] = {}
         self._ticks = 0
-        self._tick_handle = self.loop.call_later(1.0, self._tick)
+        self._tick_handle = self.loop.call_later(TICK, self._tick)
+
+    def hold(self, conn: RpcConnection, wait: float) -> int:
+        """File a held poll to be answered ``wait`` seconds from now (to the next tick)."""
+        slot = int((time.monotonic() + wait) / TICK) + 1
+        self.due.setdefault(slot, set()).add(conn)
+        return slot
+
+    def unhold(self, conn: RpcConnection, slot: int) -> None:
+        conns = self.due.get(slot)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.due[slot]
 
     def protocol(self) -> RpcConnection:
         return RpcConnection(self)
@@ -82,16 +98,25 @@ class ConnServer:
     def _tick(self) -> None:
         now = time.monotonic()
         try:
-            for conn, since in list(self.partial.items()):
-                if now - since > self.timeout:
-                    conn._too_slow()
+            slot = int(now / TICK)
+            for key in [k for k in self.due if k <= slot]:
+                for conn in self.due.pop(key):
+                    conn._timer = None
+                    try:
+                        conn._poll_end()
+                    except Exception:  # noqa: BLE001 - one connection's bug must not stop the wheel
+                        log.exception("answering a held poll failed")
             self._ticks += 1
-            if self._ticks % 10 == 0:
+            if self._ticks % 4 == 0:
+                for conn, since in list(self.partial.items()):
+                    if now - since > self.timeout:
+                        conn._too_slow()
+            if self._ticks % 40 == 0:
                 for conn in list(self.conns):
                     if conn._idle is not None and now - conn._idle > self.keepalive:
                         conn._close()
         finally:
-            self._tick_handle = self.loop.call_later(1.0, self._tick)
+            self._tick_handle = self.loop.call_later(TICK, self._tick)
 
     def close(self) -> None:
         """Close every connection (answers already written are flushed first)."""
@@ -114,7 +139,7 @@ class RpcConnection(asyncio.Protocol):
         self._busy = False                      # a request is being answered
         self._keep = True
         self._ex: Exchange | None = None        # the parked poll
-        self._timer: Any = None                 # its timeout (or the wake-up scheduled)
+        self._timer: Any = None                 # its slot on the wheel (int), or the wake-up scheduled
         self._task: asyncio.Task[None] | None = None
         self._cert: Any = _UNSET
         self._idle: float | None = time.monotonic()
@@ -143,9 +168,7 @@ class RpcConnection(asyncio.Protocol):
         ex = self._ex
         if ex is not None and ex.park is not None:
             self._ex = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._unhold()
             s.core.registry.unpark(ex.park, self, lost=True)
             s.core.inflight -= 1
 
@@ -214,7 +237,7 @@ class RpcConnection(asyncio.Protocol):
             self._done(ex, ex.answer)
         elif ex.park is not None:
             self._ex = ex
-            self._timer = s.loop.call_later(ex.wait, self._poll_end)
+            self._timer = s.hold(self, ex.wait)
             s.core.registry.park(ex.park, self)
         else:
             self._task = s.loop.create_task(self._run(ex))
@@ -237,16 +260,21 @@ class RpcConnection(asyncio.Protocol):
     def wake(self) -> None:
         """The registry's call: requests are queued (or the poll is replaced, the daemon gone, the
         relay stopping). Answered on the next loop pass, so requests queued together leave together."""
-        if self._ex is None:
+        if self._ex is None or isinstance(self._timer, asyncio.Handle):  # none held, or already due
             return
-        t = self._timer
-        if t is None or isinstance(t, asyncio.TimerHandle):  # not yet scheduled
-            if t is not None:
-                t.cancel()
-            self._timer = self._s.loop.call_soon(self._poll_end)
+        self._unhold()
+        self._timer = self._s.loop.call_soon(self._poll_end)
+
+    def _unhold(self) -> None:
+        t, self._timer = self._timer, None
+        if isinstance(t, int):
+            self._s.unhold(self, t)
+        elif t is not None:
+            t.cancel()
 
     def _poll_end(self) -> None:
-        ex, self._ex, self._timer = self._ex, None, None
+        self._unhold()
+        ex, self._ex = self._ex, None
         if ex is None or ex.park is None:
             return
         requests = self._s.core.registry.unpark(ex.park, self)

@@ -154,10 +154,12 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     try:
         await stop.wait()
     finally:
-        log.info("stopping: answering open long-polls, flushing the audit log")
+        log.info("stopping: no new commands; waiting for those running, then answering open long-polls")
+        t0 = loop.time()
         core.begin_stop()
         # still accepting: results of commands already running may come on a new connection
         await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
+        log.info("drained in %.2f s; closing %d connections", loop.time() - t0, len(conns.conns))
         listener.close()
         if front is not None:
             front[0].close()
@@ -174,7 +176,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
                 pass
         if pool is not None:
             pool.close()
-        log.info("relay stopped")
+        log.info("relay stopped in %.2f s", loop.time() - t0)
 
 
 def serve(config: RelayConfig, pool: Pool | None, on_ready: Callable[[str], None] | None = None) -> None:

@@ -96,11 +96,15 @@ def test_finish_and_close() -> None:
         e = reg.register("3.0", ALICE.dn, "certificate", {})
         poll = asyncio.ensure_future(reg.poll(e, 60.0))
         await asyncio.sleep(0)
-        reg.close()
-        assert await poll == []
+        reg.close()          # stopping: no new commands, but polls stay held (results may still come)
+        await asyncio.sleep(0.05)
+        assert not poll.done()
         with pytest.raises(RelayFault) as info:
             await reg.call("3.0", "ps", {}, 1.0)
         assert info.value.code == 998
+        reg.release()        # stopped: every held poll is answered, empty
+        assert await poll == []
+        assert await reg.poll(e, 60.0) == []
     run(main())
 
 

@@ -125,3 +125,37 @@ def test_wire_value_makes_anything_marshallable() -> None:
     out = xmlrpc.client.loads(encode_result(call, {"x": None, "n": 2**33}))[0][0]
     assert out == {"n": float(2**33)}
     assert fault_of(encode_fault(500, "no job 1.0"))[0] == 500
+
+
+def test_the_fast_decoder_reads_exactly_what_the_standard_library_reads() -> None:
+    """relay/xmlrpc.py decodes plain calls with ElementTree; it must agree with xmlrpc.client on
+    everything, and leave to it what it does not take on (dateTime, i8, odd markup)."""
+    import xmlrpc.client
+
+    from relay.xmlrpc import _fast_call, decode_call
+
+    samples: list[tuple[Any, ...]] = [
+        (), ("s", 1, -2**31, 2**31 - 1, 1.5, -0.0, True, False, "", "  spaced  ", "ünï<&>\"'"),
+        (xmlrpc.client.Binary(b""), xmlrpc.client.Binary(bytes(range(256)) * 3)),
+        ({"a": [1, {"b": []}, {}], "": "empty key", "ü": [[[]]]}, [None.__class__.__name__]),
+        ("abc-123", 50.0, [{"id": "x1", "result": {"exit_code": 0, "stdout": xmlrpc.client.Binary(b"out\n"),
+                                                 "truncated": False, "duration": 0.25}}]),
+    ]
+    for params in samples:
+        body = xmlrpc.client.dumps(params, "m.x").encode()
+        fast = _fast_call(body)
+        assert fast is not None, params
+        assert (fast.params, fast.method) == xmlrpc.client.loads(body, use_builtin_types=False)
+    untyped = b"<?xml version='1.0'?><methodCall><methodName>m</methodName><params><param><value> raw </value></param></params></methodCall>"
+    assert _fast_call(untyped) is not None and _fast_call(untyped).params == (" raw ",)  # type: ignore[union-attr]
+    # left to the standard library: its types, and its refusals
+    dated = xmlrpc.client.dumps((xmlrpc.client.DateTime(0),), "m").encode()
+    assert _fast_call(dated) is None and isinstance(decode_call(dated).params[0], xmlrpc.client.DateTime)
+    bad_bool = untyped.replace(b"<value> raw </value>", b"<value><boolean> 1</boolean></value>")
+    assert _fast_call(bad_bool) is None
+    with pytest.raises(RelayFault) as info:
+        decode_call(bad_bool)
+    assert info.value.code == 100
+    deep = b"<methodCall><methodName>m</methodName><params><param>" + b"<value><array><data>" * 3000 \
+        + b"</data></array></value>" * 3000 + b"</param></params></methodCall>"
+    assert _fast_call(deep) is None
