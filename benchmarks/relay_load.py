@@ -264,8 +264,13 @@ class Bench:
         k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         reader.join(5)
         progress = [t for t, chunk in err if b"results" in chunk]
+        tail = b"".join(c for _, c in err).decode("utf-8", "replace")
+        first_in_batch = None
+        if "the first after " in tail:
+            first_in_batch = float(tail.rsplit("the first after ", 1)[1].split()[0])
         return {"jobs": self.a.daemons, "seconds": round(secs, 3), "exit": code, "lines": lines, "exit_0": ok,
                 "first_result_s": round(first or 0, 3), "cli_startup_s": round(startup, 3),
+                "first_result_after_batch_start_s": first_in_batch,
                 "progress_updates": len(progress), "first_progress_s": round(progress[0], 3) if progress else None,
                 "stderr_tail": b"".join(c for _, c in err)[-300:].decode("utf-8", "replace"),
                 "relay_cpu_s": round(self.rss_cpu()[1] - c0, 2), "simulators_cpu_s": round(self.sims_cpu() - s0, 2),

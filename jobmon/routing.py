@@ -221,18 +221,25 @@ class Progress:
         self.total = self.done = self.failed = 0
         self.relays = 1
         self.t0 = time.monotonic()
+        self.first: float | None = None   # seconds from the batch's start to its first result
+        self.final = False
         self._shown = 0.0
 
     def start(self, total: int, relays: int) -> None:
+        """The batch is running (``total`` jobs on ``relays`` relays): the clock starts now."""
         self.total, self.relays = total, relays
+        self.t0 = time.monotonic()
         self._show(force=True)
 
     def add(self, batch: list[Entry]) -> None:
+        if not self.done and batch:
+            self.first = time.monotonic() - self.t0
         self.done += len(batch)
         self.failed += sum(1 for _, res, err in batch if err is not None or (res or {}).get("exit_code", 0) != 0)
         self._show()
 
     def finish(self) -> None:
+        self.final = True
         self._show(force=True, end=True)
 
     def clear(self) -> None:
@@ -243,8 +250,9 @@ class Progress:
     def text(self) -> str:
         where = f" from {self.relays} relays" if self.relays > 1 else ""
         failed = f" ({self.failed:,} failed)" if self.failed else ""
+        first = f" (the first after {self.first:.2f} s)" if self.final and self.first is not None else ""
         return (f"jobmon: {self.done:,}/{self.total:,} results{failed}{where}, "
-                f"{time.monotonic() - self.t0:.1f} s")
+                f"{time.monotonic() - self.t0:.1f} s{first}")
 
     def _show(self, force: bool = False, end: bool = False) -> None:
         now = time.monotonic()
