@@ -23,6 +23,7 @@ import json
 import os
 import random
 import resource
+import select
 import signal
 import statistics
 import subprocess
@@ -110,8 +111,12 @@ class Bench:
 
     # -- processes ---------------------------------------------------------
     def start_relay(self) -> None:
-        cmd = [sys.executable, *(["-m", "cProfile", "-o", self.a.profile] if self.a.profile else []),
-               "-m", "relay", "--listen", f"127.0.0.1:{self.relay_port}", "--state-dir", str(self.tmp / "state"),
+        runner = ["-m", "relay"]
+        if self.a.profile:
+            runner = ["-m", "cProfile", "-o", self.a.profile, "-m", "relay"]
+        elif self.a.trace:
+            runner = [str(HERE / "relay_traced.py"), self.a.trace, "--"]
+        cmd = [sys.executable, *runner, "--listen", f"127.0.0.1:{self.relay_port}", "--state-dir", str(self.tmp / "state"),
                "--host-cert", self.paths["host"], "--host-key", self.paths["host_key"],
                "--ca-file", self.paths["ca"], "--pool", "none", "--poll-wait", str(self.a.poll_wait),
                "--rate-per-second", "0", "--log-level", "INFO"]
@@ -277,6 +282,14 @@ class Bench:
                 "cli_cpu_s": round(k1.ru_utime + k1.ru_stime - k0.ru_utime - k0.ru_stime, 2),
                 "relay_cpu_ms_per_job": round(1000.0 * (self.rss_cpu()[1] - c0) / max(1, self.a.daemons), 3)}
 
+    def snapshot(self) -> None:
+        """``--trace``: the traced relay writes a tracemalloc snapshot (relay_traced.py)."""
+        if self.a.trace and self.relay is not None:
+            n = len(list(Path(self.a.trace).glob("*.json")))
+            self.relay.send_signal(signal.SIGUSR1)
+            while not (Path(self.a.trace) / f"{n + 1}.json").exists():
+                time.sleep(0.2)
+
     def sims_cpu(self) -> float:
         return sum(proc_stats(p.pid)[1] for p in self.sims if p.poll() is None)
 
@@ -382,12 +395,13 @@ class Bench:
                 self.fronts = start_front(a.front_procs, self.port, self.sock, self.paths, self.tmp)
             await self.wait_answering(session)
             out["rss_mib_empty"] = round(self.rss_cpu()[0], 1)
+            self.snapshot()
             if a.front:
                 out["front_rss_mib_empty"] = round(self.front_rss_cpu()[0], 1)
             self.token = (await rpc(session, self.url, "jobmon.issueCredential", {"cluster": a.cluster}))["token"]
             markers = str(self.tmp / "markers.txt")
             first = self.spawn(0, 1, markers)
-            assert first.stdout is not None and first.stdout.readline().strip() == "READY"
+            ready(first, 60)
             out["rtt_1_daemon"] = await self.round_trips(session, [f"{a.cluster}.0"], a.rtt)
             spy = self.spy("connect")
             t0 = time.perf_counter()
@@ -395,7 +409,7 @@ class Bench:
             per = (n + a.procs - 1) // a.procs
             batch = [self.spawn(1 + i * per, min(per, n - i * per), markers) for i in range(a.procs) if n - i * per > 0]
             for p in batch:
-                assert p.stdout is not None and p.stdout.readline().strip() == "READY"
+                ready(p, 900)
             out["connect_all_seconds"] = round(time.perf_counter() - t0, 1)
             self.unspy(spy)
             jobs = [f"{a.cluster}.{i}" for i in range(a.daemons)]
@@ -404,6 +418,10 @@ class Bench:
             f_rss, f_cpu0 = self.front_rss_cpu()
             out["rss_mib_connected"] = round(rss, 1)
             out["rss_mib_per_1000_daemons"] = round((rss - out["rss_mib_empty"]) * 1000.0 / a.daemons, 1)
+            if a.trace:
+                self.snapshot()
+                out["memory_breakdown"] = breakdown(Path(a.trace), a.daemons)
+                return out
             spy = self.spy("idle")
             await asyncio.sleep(a.idle)
             self.unspy(spy)
@@ -425,6 +443,32 @@ class Bench:
         out["anchor_condor_ssh_to_job"] = anchor(a.daemons)
         out["load_end"] = load()
         return out
+
+
+def breakdown(trace: Path, daemons: int, top: int = 15) -> dict[str, Any]:
+    """Bytes per connected daemon: RSS, C heap (malloc: OpenSSL and big Python objects), traced
+    Python allocations and their top sites; OpenSSL and allocator overhead by difference."""
+    import tracemalloc
+
+    a, b = (json.loads((trace / f"{i}.json").read_text()) for i in (1, 2))
+    per = {k: round((b[k] - a[k]) / daemons / 1024, 2) for k in ("rss", "c_heap", "traced")}
+    if not (trace / "2.snapshot").exists():  # RELAY_TRACE=0: the true RSS and C heap
+        return {"kib_per_daemon": {"rss": per["rss"], "c_heap_malloc": per["c_heap"]}}
+    s1, s2 = (tracemalloc.Snapshot.load(str(trace / f"{i}.snapshot")) for i in (1, 2))
+    stats = s2.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)]).compare_to(s1, "lineno")
+    sites = [(f"{s.traceback[0].filename.split('/')[-1]}:{s.traceback[0].lineno}", round(s.size_diff / daemons))
+             for s in stats[:top]]
+    return {"kib_per_daemon": {"python_traced": per["traced"]}, "top_python_sites_bytes_per_daemon": sites}
+
+
+def ready(p: subprocess.Popen[str], timeout: float) -> None:
+    """Wait for a simulator's READY line (all its daemons registered)."""
+    assert p.stdout is not None
+    if not select.select([p.stdout], [], [], timeout)[0]:
+        raise RuntimeError(f"simulated daemons not registered within {timeout:g} s")
+    line = p.stdout.readline().strip()
+    if line != "READY":
+        raise RuntimeError(f"a simulator said {line!r} instead of READY (exit {p.poll()})")
 
 
 def anchor(jobs: int) -> dict[str, Any]:
@@ -468,6 +512,8 @@ def main() -> None:
     ap.add_argument("--front-procs", type=int, default=2, help="HAProxy processes (the fd limit is per process)")
     ap.add_argument("--root", help="run the relay and the CLI from this checkout (default: this one)")
     ap.add_argument("--profile", help="run the relay under cProfile, stats to this file")
+    ap.add_argument("--trace", metavar="DIR", help="run the relay under tracemalloc; stop after the memory "
+                                                   "breakdown (benchmarks/relay_traced.py)")
     ap.add_argument("--spy", metavar="DIR", help="py-spy the relay in each phase: DIR/<phase>.txt (collapsed stacks)")
     ap.add_argument("--spy-exe", default="py-spy", help="the py-spy command (pip install py-spy)")
     a = ap.parse_args()

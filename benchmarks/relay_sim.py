@@ -66,8 +66,12 @@ class Conn(asyncio.Protocol):
         end = self.buf.find(b"\r\n\r\n")
         if end < 0 or self.fut is None:
             return
-        i = self.buf.find(b"Content-Length:", 0, end)
-        length = int(self.buf[i + 15 : self.buf.index(b"\r\n", i)])
+        head = self.buf[:end].lower()  # HAProxy writes header names in lower case
+        i = head.find(b"content-length:")
+        if i < 0:
+            self.transport.close()
+            return
+        length = int(head[i + 15 : head.index(b"\r\n", i) if b"\r\n" in head[i:] else end])
         if len(self.buf) < end + 4 + length:
             return
         body, self.buf = self.buf[end + 4 : end + 4 + length], self.buf[end + 4 + length :]
