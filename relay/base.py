@@ -136,7 +136,7 @@ class CoreBase:
     async def drain(self, timeout: float = STOP_GRACE) -> None:
         """After :meth:`begin_stop`: wait (at most ``timeout``) until the ``exec`` commands already
         handed out have answered and every answer and fan-out result is collected; the commands
-        still running then get 700. Polls are held meanwhile and answered (empty) at the end."""
+        still running then get 700. Polls stay held (:meth:`release_polls` answers them)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
 
@@ -151,8 +151,13 @@ class CoreBase:
             end = loop.time() + 1.0
             while loop.time() < end and busy():
                 await asyncio.sleep(0.01)
+
+    async def release_polls(self, timeout: float = 2.0) -> None:
+        """The end of a stop: answer every held poll (empty; the connection then closes, so that
+        daemons come back only when a relay accepts again) and wait for the answers to leave."""
         self.registry.release()
-        end = loop.time() + 1.0
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
         while loop.time() < end and self.inflight > 0:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let the answers leave the transports

@@ -286,6 +286,8 @@ class RpcConnection(asyncio.Protocol):
         t = self._t
         if t is None or t.is_closing():
             return
+        if self._s.core.registry.released:  # the relay is going: this connection ends here
+            self._keep = False
         t.write(http11.answer(body, ex.content_type, self._keep))
         if not self._keep:
             t.close()

@@ -158,11 +158,14 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         t0 = loop.time()
         core.begin_stop()
         # still accepting: results of commands already running may come on a new connection
-        await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
-        log.info("drained in %.2f s; closing %d connections", loop.time() - t0, len(conns.conns))
+        await core.drain()
         listener.close()
         if front is not None:
             front[0].close()
+        # then the held polls get [] and their connections close: a daemon's next poll finds no
+        # relay and waits (its backoff) instead of asking a stopping one again and again
+        await core.release_polls()  # aiohttp's cleanup would cancel the long-polls instead of answering them
+        log.info("drained in %.2f s; closing %d connections", loop.time() - t0, len(conns.conns))
         conns.close()
         if front is not None:
             front[1].close()
