@@ -333,7 +333,9 @@ class Bench:
         await self.wait_answering(session)
         t_up = time.time()
         cpu_up = self.rss_cpu()[1]
+        spy = self.spy("reconnect")
         lines = await asyncio.get_running_loop().run_in_executor(None, self._rereg_lines, 300.0)
+        self.unspy(spy)
         back = max(lines) if lines else None
         peak, cpu_back = self.rss_cpu()
         await asyncio.sleep(a.settle)
