@@ -25,6 +25,7 @@ from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import RelayFault
 from relay.job_trust import JobTrust, job_trust
+from relay.plainio import PlainTransport
 from relay.rpc import RpcService
 from relay.rpcconn import KEEPALIVE, ConnServer, front_certificate
 from relay.slowclients import HeaderDeadlineRunner
@@ -61,7 +62,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-async def open_front(core: RelayCore, web_server: Any, path: str) -> tuple[asyncio.AbstractServer, ConnServer]:
+async def open_front(core: RelayCore, web_server: Any, path: str) -> tuple[TLSListener, ConnServer]:
     """Listen on ``path`` for a TLS front's plain HTTP (relay/front.py: who may connect there is
     the trust boundary, so the socket is 0660 and never replaces anything but a stale socket)."""
     conns = ConnServer(core, RpcService(core), web_server, certificate=front_certificate)
@@ -71,11 +72,15 @@ async def open_front(core: RelayCore, web_server: Any, path: str) -> tuple[async
 
             raise ConfigError(f"front_socket {path} exists and is not a socket")
         os.unlink(path)
-    server = await asyncio.get_running_loop().create_unix_server(conns.protocol, path, backlog=4096)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
     os.chmod(path, 0o660)
+    sock.listen(4096)
+    listener = TLSListener(asyncio.get_running_loop(), sock, None, conns.protocol, transport=PlainTransport)
+    listener.start()
     core.auth.front_paths.add(path)
     log.info("serving a TLS front on %s (requests there carry the client certificate in headers)", path)
-    return server, conns
+    return listener, conns
 
 
 def work_out_job_trust(config: RelayConfig) -> JobTrust:

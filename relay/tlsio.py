@@ -44,9 +44,11 @@ class TLSListener:
     """Accepts TCP connections on ``sock`` and runs the TLS handshake; each connection that
     completes it gets a protocol from ``factory`` and a :class:`TLSTransport`."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ctx: ssl.SSLContext,
-                 factory: Callable[[], asyncio.Protocol], handshake_timeout: float = 30.0) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ctx: ssl.SSLContext | None,
+                 factory: Callable[[], asyncio.Protocol], handshake_timeout: float = 30.0,
+                 transport: type[TLSTransport] | None = None) -> None:
         self.loop, self.sock, self.ctx, self.factory = loop, sock, ctx, factory
+        self.transport = transport or TLSTransport  # relay/plainio.py: the same without TLS (ctx None)
         self.handshake_timeout = handshake_timeout
         self.view = memoryview(bytearray(READ_SIZE))  # one read buffer for every connection
         self.transports: set[TLSTransport] = set()
@@ -86,13 +88,15 @@ class TLSListener:
                 continue  # ECONNABORTED and the like: that client is gone
             try:
                 raw.setblocking(False)
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = self.ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+                if raw.family != socket.AF_UNIX:
+                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn = raw if self.ctx is None else self.ctx.wrap_socket(raw, server_side=True,
+                                                                         do_handshake_on_connect=False)
             except (OSError, ValueError) as exc:
                 log.debug("dropping a connection from %s: %s", addr, exc)
                 raw.close()
                 continue
-            t = TLSTransport(self, conn, addr)
+            t = self.transport(self, conn, addr)
             self.transports.add(t)
             t._handshake()
 
@@ -105,7 +109,7 @@ class TLSTransport(transports._FlowControlMixin):
                  "_reading", "_r", "_w", "_rw", "_timer")
     _sendfile_compatible = constants._SendfileMode.FALLBACK
 
-    def __init__(self, listener: TLSListener, sock: ssl.SSLSocket, peer: Any) -> None:
+    def __init__(self, listener: TLSListener, sock: Any, peer: Any) -> None:
         self._extra = None  # asyncio's slot; get_extra_info below answers instead
         self._loop = listener.loop
         self._protocol_paused = False
@@ -186,7 +190,7 @@ class TLSTransport(transports._FlowControlMixin):
         while self._state == _OPEN and self._reading:
             try:
                 n = sock.recv_into(view, READ_SIZE)
-            except ssl.SSLWantReadError:
+            except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
                 return
             except ssl.SSLWantWriteError:   # OpenSSL must write first (a key update)
                 self._rw = True
@@ -204,7 +208,7 @@ class TLSTransport(transports._FlowControlMixin):
                 log.exception("protocol failed on data from %s", self._peer)
                 self._close_now()
                 return
-            if not sock.pending():  # the rest (if any) is still in the kernel: the loop calls again
+            if not self._pending():  # the rest (if any) is still in the kernel: the loop calls again
                 return
 
     def _eof(self) -> None:
@@ -290,7 +294,7 @@ class TLSTransport(transports._FlowControlMixin):
         if self._state == _OPEN and not self._reading:
             self._reading = True
             self._want(True, self._w)
-            if self._sock.pending():
+            if self._pending():
                 self._l.loop.call_soon(self._on_read)
 
     def is_reading(self) -> bool:
@@ -341,6 +345,10 @@ class TLSTransport(transports._FlowControlMixin):
     def abort(self) -> None:
         self._close_now()
 
+    def _pending(self) -> int:
+        """Bytes OpenSSL has decrypted and not handed out yet."""
+        return int(self._sock.pending())  # type: ignore[attr-defined]
+
     def _finish(self) -> None:
         try:
             self._sock.unwrap()  # sends close_notify; the peer's need not be awaited
@@ -380,3 +388,4 @@ class TLSTransport(transports._FlowControlMixin):
             log.exception("protocol failed in connection_lost")
         finally:
             self._protocol = None
+
