@@ -226,9 +226,9 @@ class Progress:
         self._shown = 0.0
 
     def start(self, total: int, relays: int) -> None:
-        """The batch is running (``total`` jobs on ``relays`` relays): the clock starts now."""
+        """The batch is running: ``total`` jobs on ``relays`` relays (the clock started when the
+        command asked the relay to start it)."""
         self.total, self.relays = total, relays
-        self.t0 = time.monotonic()
         self._show(force=True)
 
     def add(self, batch: list[Entry]) -> None:

@@ -182,12 +182,17 @@ class RelayCore(AdminCore):
         args, timeout = self._exec_args(argv, options)
         jobs, elsewhere = await self._targets(caller, target)
         allowed = []
+        may: dict[str, bool] = {}  # by owner DN: a cluster's daemons share one
         for job in jobs:
             daemon = self.registry.by_job.get(job)
-            if daemon is not None and self.may_act(caller, daemon.dn):
-                allowed.append(job)
-            elif daemon is None:
+            if daemon is None:
                 allowed.append(job)  # checked per job (pool ad) when it runs
+                continue
+            ok = may.get(daemon.dn)
+            if ok is None:
+                ok = may[daemon.dn] = self.may_act(caller, daemon.dn)
+            if ok:
+                allowed.append(job)
         self.audit(caller, "jobmon.execMany", argv=args["argv"], note=f"{len(allowed)} jobs")
 
         async def run(job: str) -> dict[str, Any]:
