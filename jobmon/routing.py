@@ -36,6 +36,7 @@ from jobmon.errors import JobmonError, RelayError, RemoteFault
 from jobmon.faults import error_for_fault
 
 T = TypeVar("T")
+JOB_NOT_CONNECTED = 501
 #: (job, result or None, error or None), as ``jobmon.cli.common.fan_out`` yields them
 Entry = tuple[str, "dict[str, Any] | None", "JobmonError | None"]
 
@@ -76,13 +77,22 @@ def on_job_relay(relays: Relays, job: str, call: Callable[[Client], T]) -> T:
     """``call`` on the relay that has ``job``'s daemon: the own relay, else the one its ad names."""
     try:
         return call(relays.home)
-    except RemoteFault as exc:   # 501: not connected here (502, job ended, says the same)
-        if "not connected" not in str(exc):
+    except RemoteFault as exc:
+        if exc.code != JOB_NOT_CONNECTED:
             raise
         where = relays.home.status(job).get("relay")
         if not where or same_relay(where, relays.home.url):
             raise
         return call(relays.client(str(where)))
+
+
+def client_for_job(relays: Relays, job: str) -> Client:
+    """The client of the relay that has ``job``'s daemon (for a command that asks many times)."""
+    st = relays.home.status(job)
+    where = st.get("relay")
+    if st.get("connected") or not where or same_relay(str(where), relays.home.url):
+        return relays.home
+    return relays.client(str(where))
 
 
 def job_status(relays: Relays, job: str) -> dict[str, Any]:

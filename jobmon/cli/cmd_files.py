@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import time
 
+from jobmon import routing
 from jobmon.cli.common import Context, fmt_duration, parse_job
 
 
@@ -13,7 +14,7 @@ def run_ps(ctx: Context) -> int:
     from rich.table import Table
 
     job = parse_job(ctx.args.job)
-    res = ctx.client().call("jobmon.ps", str(job))
+    res = routing.on_job_relay(routing.relays_for(ctx), str(job), lambda c: c.call("jobmon.ps", str(job)))
     procs = list(res.get("processes", []))
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("PID", "PPID", "S", "%CPU", "RSS", "ELAPSED", "COMMAND"):
@@ -38,7 +39,8 @@ def _mode(entry: dict[str, object]) -> str:
 
 def run_ls(ctx: Context) -> int:
     job = parse_job(ctx.args.job)
-    res = ctx.client().call("jobmon.listdir", str(job), ctx.args.path)
+    res = routing.on_job_relay(routing.relays_for(ctx), str(job),
+                               lambda c: c.call("jobmon.listdir", str(job), ctx.args.path))
     entries = sorted(res.get("entries", []), key=lambda e: str(e.get("name")))
     for e in entries:
         mtime = e.get("mtime")

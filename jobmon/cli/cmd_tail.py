@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
+from jobmon import routing
 from jobmon.cli.common import Context, parse_job
 from jobmon.client import binary
 from jobmon.errors import RemoteFault
@@ -35,12 +36,17 @@ def last_lines(data: bytes, n: int, at_start: bool) -> bytes:
 def run(ctx: Context) -> int:
     job = str(parse_job(ctx.args.job))
     path = ctx.args.path
-    client = ctx.client(timeout=WAIT + 60)
+    relays = routing.relays_for(ctx, timeout=WAIT + 60)
+    client = relays.home
     while True:
         try:
             res = client.read(job, path, -float(CHUNK), float(CHUNK), 0.0)
             break
         except RemoteFault as exc:
+            if exc.code == Fault.JOB_NOT_CONNECTED and client is relays.home:
+                client = routing.client_for_job(relays, job)  # another relay has the job's daemon?
+                if client is not relays.home:
+                    continue
             # with -f, a job whose monitor has not connected yet (or reconnects) is waited for
             if not (ctx.args.follow and exc.code == Fault.JOB_NOT_CONNECTED) or _ended(ctx, job):
                 raise

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(180)
 def _wrapper(relay: Any, pki: Any, tmp_path: Path, job: str) -> subprocess.Popen[bytes]:
     sandbox = tmp_path / f"sandbox-{job}"
     sandbox.mkdir()
+    (sandbox / f"marker-{job}").write_text(job)
     env = dict(os.environ, PYTHONPATH=str(ROOT), X509_USER_PROXY=str(pki.alice.proxy_path))
     return subprocess.Popen(
         [sys.executable, "-m", "jobmon_wrapper", "--relay", relay.url, "--job-id", job,
@@ -77,6 +78,10 @@ def test_a_cluster_split_between_two_relays(relay_factory: Any, fake_pool: Any, 
         # one job of B, asked through A
         res = _jobmon(a, pki, tmp_path, "exec", "40.3", "--", "echo", "on b")
         assert res.returncode == 0 and res.stdout == "on b\n", res.stdout + res.stderr
+        res = _jobmon(a, pki, tmp_path, "ls", "40.2")
+        assert res.returncode == 0 and "marker-40.2" in res.stdout, res.stdout + res.stderr
+        res = _jobmon(a, pki, tmp_path, "ps", "40.3")
+        assert res.returncode == 0 and "sleep" in res.stdout, res.stdout + res.stderr
 
         # the list merges both relays: every job connected, where it is connected
         res = _jobmon(a, pki, tmp_path, "q", "40", "--json")
