@@ -65,6 +65,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     """Serve until ``stop`` is set (or a signal arrives); ``ready`` gets ``(host, port, core)``."""
     ssl_ctx = make_ssl(config)
     core = RelayCore(config, pool)
+    legacy = await _start_legacy(core, config)
     app = build_app(core, config)
     runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
                            handle_signals=False, shutdown_timeout=5.0)
@@ -93,6 +94,8 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     finally:
         log.info("stopping: answering open long-polls, flushing the audit log")
         core.begin_stop()
+        if legacy is not None:
+            await legacy.stop()
         await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
         await runner.cleanup()
         await core.close()
@@ -104,6 +107,17 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         if pool is not None:
             pool.close()
         log.info("relay stopped")
+
+
+async def _start_legacy(core: RelayCore, config: RelayConfig) -> Any:
+    """The 2005 JobMon daemon's wake-up server, when ``[legacy] enabled = true`` (relay/legacy_hub.py)."""
+    if not config.legacy.enabled:
+        return None
+    from relay.legacy_hub import LegacyHub
+
+    hub = LegacyHub(core, config.legacy)
+    await hub.start()
+    return hub
 
 
 def serve(config: RelayConfig, pool: Pool | None) -> None:
