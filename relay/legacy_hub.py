@@ -98,6 +98,7 @@ class LegacyHub:
     # -- JobMon.* ---------------------------------------------------------
     async def register(self, caller: Identity, job: str, host: str, port: int, pid: int, peer: str | None) -> list[Any]:
         problem = wire.check_jobname(job)
+        peer = normalize(peer) if peer else None
         if problem is None and peer is None:
             problem = "the relay cannot tell where this request came from"
         if problem is None and not self.tcp and (":" in (peer or "") or not 1 <= port <= 65535):
@@ -106,7 +107,6 @@ class LegacyHub:
             log.warning("JobMon.registerJob(%r) from %s refused: %s", job, caller.dn, problem)
             return [int(Fault.BAD_PARAMS), f"JobMon.registerJob: {problem}"]
         assert peer is not None
-        peer = normalize(peer)
         async with self._turn(peer):
             if self.tcp:
                 await self._wait_unpaired(peer)
