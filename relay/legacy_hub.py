@@ -109,7 +109,7 @@ class LegacyHub:
         assert peer is not None
         async with self._turn(peer):
             if self.tcp:
-                await self._wait_unpaired(peer)
+                await self._wait_unpaired(peer, job)
             try:
                 lj = await self._register(caller, job, host, port, pid, peer)
             except RelayFault as f:
@@ -337,9 +337,9 @@ class LegacyHub:
             lock = self._locks[peer] = asyncio.Lock()
         return lock
 
-    async def _wait_unpaired(self, peer: str) -> None:
+    async def _wait_unpaired(self, peer: str, job: str) -> None:
         end = time.monotonic() + PAIR_WINDOW
-        while self.pairings.busy(peer, time.time()) and time.monotonic() < end:
+        while self.pairings.busy(peer, time.time(), job) and time.monotonic() < end:
             await asyncio.sleep(0.02)
 
     def stats(self) -> dict[str, int]:

@@ -175,10 +175,11 @@ class Pairings:
         self._pending: dict[str, list[tuple[str, float]]] = {}
         self._last: dict[str, tuple[str, float]] = {}
 
-    def busy(self, peer: str, now: float) -> bool:
-        """A registration from ``peer`` was answered and its connection has not come yet."""
+    def busy(self, peer: str, now: float, job: str | None = None) -> bool:
+        """A registration from ``peer`` (of another job than ``job``) was answered and its
+        connection has not come yet."""
         self._expire(peer, now)
-        return bool(self._pending.get(peer))
+        return any(j != job for j, _ in self._pending.get(peer, ()))
 
     def expect(self, peer: str, job: str, now: float) -> None:
         self.forget(job)

@@ -222,3 +222,27 @@ def test_a_daemon_without_wakeup_connection_gets_a_clear_fault(relay_factory: An
     time.sleep(0.5)
     code, msg = fault_of(lambda: relay.client(pki.alice).jobmon.exec("firewalled", ["ls"], {"timeout": 5}))
     assert code == 501 and f"reach 127.0.0.1:{d.settings['JobMon_tcpserver_port']}" in msg
+
+
+def test_two_daemons_on_one_worker_get_their_own_wakeups(relay_factory: Any, pki: Any) -> None:
+    """Registrations from one address are answered one at a time, so each connection pairs right."""
+    relay = relay_factory(legacy=ON)
+    a, b = Wire(relay, pki.alice_proxy, "job-a"), Wire(relay, pki.alice_proxy, "job-b")
+    assert a.register()[0] == 0
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    b_registered = pool.submit(b.register)
+    time.sleep(0.5)
+    assert not b_registered.done()              # held until job-a's connection has come
+    sock_a = a.connect()
+    assert b_registered.result(10)[0] == 0
+    sock_b = b.connect()
+    pool.shutdown()
+    fut_b = user_exec(relay, pki.alice, "job-b", ["ls"])
+    fut_a = user_exec(relay, pki.alice, "job-a", ["ps"])
+    for d, sock, fut, text in ((b, sock_b, fut_b, "b\n"), (a, sock_a, fut_a, "a\n")):
+        name = d.wakeup(sock)                    # asserts the message names this daemon's job
+        d.rpc.JobMon.getJobToDo(name)
+        d.rpc.JobMon.outputJobResult(name.replace(".fo", ".fi"), text)
+        assert fut.result(20)["stdout"].data == text.encode()
+    a.close()
+    b.close()

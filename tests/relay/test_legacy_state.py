@@ -113,6 +113,7 @@ def test_pairing_follows_registration_order_per_address() -> None:
     assert not p.busy("10.0.0.5", 0.0)
     p.expect("10.0.0.5", "7.0", 0.0)
     assert p.busy("10.0.0.5", 0.1) and not p.busy("10.0.0.6", 0.1)
+    assert not p.busy("10.0.0.5", 0.1, job="7.0")             # its own earlier registration
     assert p.claim("10.0.0.6", 0.1) == ("unknown", None)     # another host gets nothing
     assert p.claim("10.0.0.5", 0.1) == ("paired", "7.0")
     assert not p.busy("10.0.0.5", 0.2)
