@@ -19,6 +19,8 @@ from relay.config import RelayConfig
 from relay.core import RelayCore
 from relay.faults import Fault, RelayFault
 from relay.identity import AUTHENTICATOR_KEY, basic_auth
+from relay.legacy import CALLER_ADDRESS
+from relay.legacy_wire import salvage_output_call
 from relay.methods import Dispatcher
 from relay.xmlrpc import Call, check_body, decode_call, encode_fault, encode_result, is_json
 
@@ -69,7 +71,14 @@ def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
             check_body(b"", encoding, config.max_body_bytes)
             body = await _read_capped(request, config.max_body_bytes, config.client_timeout)
             check_body(body, encoding, config.max_body_bytes)
-            call = decode_call(body, request.headers.get("Content-Type"))
+            try:
+                call = decode_call(body, request.headers.get("Content-Type"))
+            except RelayFault:
+                call = salvage_output_call(body)  # the 2005 daemon's raw output bytes (PROTOCOL.md)
+                if call is None:
+                    raise
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+            CALLER_ADDRESS.set(str(peer[0]) if isinstance(peer, tuple) and peer else None)
             identity, error = None, None
             if not core.stopping:
                 try:

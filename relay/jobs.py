@@ -119,6 +119,7 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
             if c.isdigit() and p.isdigit():
                 out["cluster"], out["proc"] = int(c), int(p)
         info = daemon.info
+        out["daemon"] = "legacy" if info.get("daemon") == "legacy" else "jobmon"  # which daemon serves it
         out["host"] = info.get("host") or out.get("host")
         out["owner"] = out.get("owner") or info.get("user")
         out["started"] = out.get("started") or _num(info.get("start_time"))

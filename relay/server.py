@@ -80,6 +80,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     ssl_ctx = make_ssl(config)
     core = RelayCore(config, pool)
     setattr(ssl_ctx, REFUSALS_ATTR, core.tls_refusals)  # noqa: B010 - an attribute SSLContext lacks
+    legacy = await _start_legacy(core, config)
     app = build_app(core, config)
     runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None, keepalive_timeout=75.0,
                            handle_signals=False, shutdown_timeout=5.0)
@@ -111,6 +112,8 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     finally:
         log.info("stopping: answering open long-polls, flushing the audit log")
         core.begin_stop()
+        if legacy is not None:
+            await legacy.stop()
         await core.drain()  # aiohttp's cleanup would cancel the long-polls instead of answering them
         await runner.cleanup()
         await core.close()
@@ -122,6 +125,17 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         if pool is not None:
             pool.close()
         log.info("relay stopped")
+
+
+async def _start_legacy(core: RelayCore, config: RelayConfig) -> Any:
+    """The 2005 JobMon daemon's wake-up server, when ``[legacy] enabled = true`` (relay/legacy_hub.py)."""
+    if not config.legacy.enabled:
+        return None
+    from relay.legacy_hub import LegacyHub
+
+    hub = LegacyHub(core, config.legacy)
+    await hub.start()
+    return hub
 
 
 def serve(config: RelayConfig, pool: Pool | None, on_ready: Callable[[str], None] | None = None) -> None:
