@@ -3,18 +3,25 @@
 main() catches only ``JobmonError``: it prints ``jobmon: <message>`` on stderr
 and returns the error's exit code (table in jobmon/errors.py and docs/CLI.md).
 ``-v`` shows debug logs and tracebacks; Ctrl-C exits 130.
+
+A look inside a job should feel instant (docs/PERFORMANCE.md, "CLI latency"),
+so this module imports almost nothing itself: a command's module is imported
+when it runs, only that command's sub-parser is built when the command is
+plain to see (:func:`_command_of`), and the QUICK commands configure
+``logging`` only with ``-v``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jobmon.errors import JobmonError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # command name -> module (jobmon.cli.cmd_<module>) and function
 COMMANDS = {
@@ -35,15 +42,49 @@ COMMANDS = {
     "web": ("cmd_misc", "run_web"),
     "demo": ("cmd_misc", "run_demo"),
 }
+#: the look-inside commands: they set up ``logging`` (an ~8 ms import) only with -v,
+#: and nothing on their path logs otherwise
+QUICK = frozenset({"exec", "tail", "ps", "ls", "status"})
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, measuring the terminal as ``shutil.get_terminal_size`` does
+    but without importing shutil (and with it bz2, lzma, zlib): argparse makes one
+    formatter per option it adds."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_columns() - 2 if width is None else width)
+
+
+def _terminal_columns() -> int:
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message}", hint=f"see `{self.prog} --help`")
 
 
 def _global_options(with_config: bool) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     g = p.add_argument_group("global options")
     S = argparse.SUPPRESS
     g.add_argument("--relay", metavar="URL", default=S, help="relay URL (else JOBMON_RELAY_URL, else the local relay)")
@@ -60,96 +101,161 @@ def _global_options(with_config: bool) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _global_options(with_config=True)
-    no_config = _global_options(with_config=False)
-    parser = _Parser(prog="jobmon", parents=[common],
-                     description="Look inside running HTCondor jobs (see docs/CLI.md).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    def cmd(name: str, help: str, parents: list[argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, parents=parents or [common])  # type: ignore[arg-type]
-
-    p = cmd("relay", "run the relay (with the embedded local pool by default)", [no_config])
+def _relay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (port 0: any free port)")
     p.add_argument("--pool", choices=("local", "condor"), help="pool to run jobs in (default local)")
     p.add_argument("--slots", type=int, metavar="N", help="local pool slots (default: CPU count)")
     p.add_argument("--config", dest="relay_config", metavar="FILE", help="relay config file (TOML)")
 
-    p = cmd("submit", "submit an HTCondor submit file with the JobMon wrapper injected")
+
+def _submit(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--pool", choices=("local", "condor"), help="where to submit (default local)")
     p.add_argument("--dry-run", action="store_true", help="print the rewritten description, submit nothing")
 
-    p = cmd("q", "list your jobs")
+
+def _q(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", nargs="?", metavar="CLUSTER", help="only this cluster")
     p.add_argument("--all", action="store_true", help="everyone's jobs (admins)")
     p.add_argument("--constraint", metavar="EXPR", help="ClassAd expression, as condor_q")
     p.add_argument("--json", action="store_true")
     p.add_argument("--watch", action="store_true", help="refresh until the jobs end or Ctrl-C")
 
-    p = cmd("status", "status of one job (or every job of a cluster)")
+
+def _status(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB")
     p.add_argument("--json", action="store_true")
     p.add_argument("--watch", action="store_true", help="live progress until the job ends or Ctrl-C")
 
-    p = cmd("exec", "run a command in a job's sandbox (or in every job of a cluster)")
+
+def _exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB")
     p.add_argument("--timeout", type=float, metavar="S", help="seconds before the command is killed")
     p.add_argument("--shell", action="store_true", help="run CMD through /bin/sh -c (if the site allows)")
     p.add_argument("argv", nargs="*", metavar="-- CMD [ARGS...]",
                    help="the command; everything after -- is passed on untouched")
 
-    p = cmd("tail", "print (and follow) a file of a job; default the payload's stdout")
+
+def _tail(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends or Ctrl-C")
     p.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="last N lines (default 10)")
     p.add_argument("job", metavar="JOB")
     p.add_argument("path", nargs="?", default="@stdout", metavar="PATH",
                    help="sandbox path, @stdout or @stderr (default @stdout)")
 
-    p = cmd("ps", "process tree of a job")
+
+def _ps(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB")
-    p = cmd("ls", "list a directory of a job's sandbox")
+
+
+def _ls(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB")
     p.add_argument("path", nargs="?", default=".", metavar="PATH")
 
-    p = cmd("rm", "remove a job (or every job of a cluster)")
+
+def _rm(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", metavar="JOB")
     p.add_argument("--reason", default="via jobmon rm", help="recorded as RemoveReason")
 
-    p = cmd("nodes", "list execute nodes; drain, undrain, turn off or on (admins); how to add one")
+
+def _nodes(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", default="list",
                    choices=("list", "drain", "undrain", "off", "on", "add"))
     p.add_argument("node", nargs="?", metavar="NODE")
     p.add_argument("--json", action="store_true")
 
-    p = cmd("audit", "the audit log (admins)")
+
+def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job", metavar="J")
     p.add_argument("--user", metavar="DN")
     p.add_argument("--since", metavar="T", help="epoch seconds, ISO time, or an age such as 2h / 30m / 1d")
     p.add_argument("--json", action="store_true")
 
-    p = cmd("template", "submit templates with the wrapper injected")
+
+def _template(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("list", "render"))
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="values")
 
-    cmd("wrapper-path", "print where the wrapper zipapp is")
-    cmd("whoami", "the DN the relay sees for you")
-    cmd("web", "print a one-time login link for the web pages")
-    cmd("demo", "run the whole story on this machine in under a minute")
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+# command -> (help, its own arguments); the order is the order of `jobmon --help`
+PARSERS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "relay": ("run the relay (with the embedded local pool by default)", _relay),
+    "submit": ("submit an HTCondor submit file with the JobMon wrapper injected", _submit),
+    "q": ("list your jobs", _q),
+    "status": ("status of one job (or every job of a cluster)", _status),
+    "exec": ("run a command in a job's sandbox (or in every job of a cluster)", _exec),
+    "tail": ("print (and follow) a file of a job; default the payload's stdout", _tail),
+    "ps": ("process tree of a job", _ps),
+    "ls": ("list a directory of a job's sandbox", _ls),
+    "rm": ("remove a job (or every job of a cluster)", _rm),
+    "nodes": ("list execute nodes; drain, undrain, turn off or on (admins); how to add one", _nodes),
+    "audit": ("the audit log (admins)", _audit),
+    "template": ("submit templates with the wrapper injected", _template),
+    "wrapper-path": ("print where the wrapper zipapp is", _no_arguments),
+    "whoami": ("the DN the relay sees for you", _no_arguments),
+    "web": ("print a one-time login link for the web pages", _no_arguments),
+    "demo": ("run the whole story on this machine in under a minute", _no_arguments),
+}
+#: global options that take a value (see _global_options)
+_VALUE_OPTIONS = ("--relay", "--state-dir", "--cert", "--key", "--proxy", "--ca-dir", "--ca-file", "--config")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, just that command's sub-parser (see :func:`_command_of`)."""
+    common = _global_options(with_config=True)
+    no_config = _global_options(with_config=False)
+    parser = _Parser(prog="jobmon", parents=[common],
+                     description="Look inside running HTCondor jobs (see docs/CLI.md).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (text, add_arguments) in PARSERS.items():
+        if only is None or name == only:
+            parents = [no_config] if name == "relay" else [common]
+            add_arguments(sub.add_parser(name, help=text, description=text, parents=parents))  # type: ignore[arg-type]
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, when that is certain before parsing: only exact global
+    options (no abbreviations, no ``-h``) precede it. Parsing with just that command's
+    sub-parser then gives the same result as the whole parser, and building the other
+    fifteen costs ~15 ms (argparse looks up translations for every option)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _VALUE_OPTIONS:
+            i += 2
+        elif a.startswith("--") and a.split("=", 1)[0] in _VALUE_OPTIONS and "=" in a:
+            i += 1
+        elif a == "--verbose" or (len(a) > 1 and a[0] == "-" and set(a[1:]) == {"v"}):
+            i += 1
+        elif not a.startswith("-"):
+            return a if a in PARSERS else None
+        else:
+            return None
+    return None
 
 
 def _legacy(argv: Sequence[str]) -> bool:
     return any(a == "--serverURL" or a.startswith("--serverURL=") for a in argv)
 
 
+def _setup_logging(verbose: int) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=LOG_FORMAT,
+                        stream=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = sum(1 for a in argv if a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if verbose:
+        _setup_logging(verbose)
     try:
         if _legacy(argv):
             from jobmon.cli import cmd_legacy
@@ -158,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(argv)
     except JobmonError as exc:
         if verbose:
+            import traceback
+
             traceback.print_exc()
         print(f"jobmon: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -169,16 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    from jobmon.cli.common import Context
-    from jobmon.settings import load_settings
-
-    parser = build_parser()
     # Everything after the first "--" is the remote command, never our options:
     # `jobmon exec JOB --shell -- CMD` and `jobmon exec JOB -- CMD --shell` both mean what they say.
     command: list[str] | None = None
     if "--" in argv:
         cut = argv.index("--")
         argv, command = argv[:cut], argv[cut + 1:]
+    parser = build_parser(only=_command_of(argv))
     args = parser.parse_args(argv)
     if command is not None:
         if args.command != "exec":
@@ -191,9 +296,16 @@ def _dispatch(argv: list[str]) -> int:
              ("relay", "state_dir", "cert", "key", "proxy", "ca_dir", "ca_file", "config", "verbose")}
     if args.command in ("submit", "relay"):
         flags["pool"] = getattr(args, "pool", None)
+    if not flags["verbose"] and args.command not in QUICK:
+        _setup_logging(0)  # (with -v, main() has set it up)
+    from importlib import import_module
+
+    from jobmon.cli.common import Context
+    from jobmon.settings import load_settings
+
     settings = load_settings(flags)
     module, func = COMMANDS[args.command]
-    mod = importlib.import_module(f"jobmon.cli.{module}")
+    mod = import_module(f"jobmon.cli.{module}")
     return int(getattr(mod, func)(Context(settings, args)))
 
 
