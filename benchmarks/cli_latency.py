@@ -5,6 +5,10 @@
 It does what a user does on one machine, in a temporary directory (HOME and
 JOBMON_STATE_DIR point there; X509_* and JOBMON_* of the caller are dropped):
 
+0. byte-compiles the installed packages (``compileall``) and drops
+   ``PYTHONDONTWRITEBYTECODE`` from the commands' environment: a user's install
+   has its bytecode (pip compiles it), and a command that compiles jobmon's
+   sources on every start measures the compiler, not the command;
 1. `jobmon relay --pool local --listen 127.0.0.1:0` (the zero-setup local CA
    and user certificate are made by this first start);
 2. `jobmon submit job.sub` of a long-running job whose payload prints
@@ -73,8 +77,23 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def user_env(home: Path, state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("X509_", "JOBMON_", "PYTEST_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(HOME=str(home), JOBMON_STATE_DIR=str(state))
     return env
+
+
+def compile_packages() -> list[str]:
+    """Byte-compile jobmon and its siblings where they are imported from (a user's install is)."""
+    import compileall
+    import importlib
+
+    dirs = []
+    for name in ("jobmon", "relay", "jobmon_wrapper", "submit_templates"):
+        mod = importlib.import_module(name)
+        d = str(Path(mod.__file__ or "").parent)
+        compileall.compile_dir(d, quiet=1)
+        dirs.append(d)
+    return dirs
 
 
 def jobmon_exe() -> list[str]:
@@ -103,6 +122,7 @@ class Bench:
         self.job = ""
 
     def run(self, *args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+        kw.setdefault("cwd", self.home)
         res = subprocess.run([*self.jobmon, *args], capture_output=True, text=True, env=self.env,
                              stdin=subprocess.DEVNULL, timeout=120, **kw)
         if check and res.returncode != 0:
@@ -157,7 +177,7 @@ class Bench:
         for rnd in range(warmup + runs):
             for name, argv in cmds.items():
                 t0 = time.perf_counter()
-                res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.home,
                                      stdin=subprocess.DEVNULL, env=self.env, timeout=120)
                 elapsed = (time.perf_counter() - t0) * 1000.0
                 if res.returncode != 0:
@@ -169,7 +189,7 @@ class Bench:
     def tail_follow(self, lines: int) -> list[float]:
         """Latency (ms) from the payload writing a line to `jobmon tail -f` delivering it."""
         proc = subprocess.Popen([*self.jobmon, "tail", "-f", "-n", "1", self.job], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self.env)
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self.env, cwd=self.home)
         assert proc.stdout is not None
         got: list[tuple[float, bytes]] = []
         ready = threading.Event()
@@ -207,7 +227,7 @@ class Bench:
     def importtime(self, raw_file: Path | None) -> list[tuple[int, int, str]]:
         env = dict(self.env, PYTHONPROFILEIMPORTTIME="1")
         res = subprocess.run([*self.jobmon, "exec", self.job, "--", "ls", "-l"], capture_output=True,
-                             text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
+                             text=True, env=env, stdin=subprocess.DEVNULL, timeout=120, cwd=self.home)
         lines = [ln for ln in res.stderr.splitlines() if ln.startswith("import time:")]
         if raw_file is not None:
             raw_file.write_text("\n".join(lines) + "\n")
@@ -231,7 +251,9 @@ def main() -> int:
         print(f"warning: {uid_proxy} exists; jobmon will present it instead of the local certificate",
               file=sys.stderr)
     condor = condor_config_present()  # before anything here could load the bindings (they set CONDOR_CONFIG)
+    compiled = compile_packages()
     tmp = Path(tempfile.mkdtemp(prefix="jobmon-cli-bench-"))
+    os.chdir(tmp)  # `python -m` puts the working directory first on sys.path: a checkout here would win
     b = Bench(tmp)
     try:
         t0 = time.monotonic()
@@ -251,7 +273,7 @@ def main() -> int:
     floor = stats["python -c pass"]["p50"]
     print(f"\n{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}, HTCondor config present: {condor}, "
-          f"{a.runs} runs each\n")
+          f"{a.runs} runs each, bytecode compiled in {', '.join(compiled)}\n")
     print("| command | min | p50 | p99 | max | p50 − floor |")
     print("|---|---|---|---|---|---|")
     for name, s in stats.items():

@@ -309,5 +309,29 @@ def _dispatch(argv: list[str]) -> int:
     return int(getattr(mod, func)(Context(settings, args)))
 
 
+def console() -> None:
+    """The ``jobmon`` program (the console script, ``python -m jobmon.cli.main``): main(), exit.
+
+    After a QUICK command (or the seed's form) the process ends with ``os._exit`` once
+    stdout and stderr are flushed: the interpreter's clean-up and OpenSSL's at-exit
+    handler cost ~8 ms (docs/PERFORMANCE.md) and have nothing to do. Such a command ran
+    no threads and registered no ``atexit`` handler, and the kernel closes its
+    connection as ``close()`` would. Every other command, and a flush that fails, exits
+    the ordinary way.
+    """
+    argv = sys.argv[1:]
+    code = main(argv)
+    if _legacy(argv) or _command_of(argv[:argv.index("--")] if "--" in argv else argv) in QUICK:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            sys.exit(code)
+        import os
+
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()
