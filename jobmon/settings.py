@@ -22,6 +22,7 @@ layer reads the certificate and key files.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -177,13 +178,31 @@ def relay_record_path(state_dir: Path) -> Path:
     return state_dir / "relay.json"
 
 
+#: the record as write_relay_record writes it, for which this gives what json.loads gives:
+#: strings without escapes or control characters, a JSON integer (anything else: json)
+_PLAIN_RECORD = re.compile(r'\{"url": "([^"\\\x00-\x1f]*)", "pid": (0|[1-9][0-9]*)'
+                           r'(?:, "pool": "([^"\\\x00-\x1f]*)")?\}')
+
+
+def parse_relay_record(text: str) -> Any:
+    """``json.loads(text)``; a record in the form write_relay_record writes is read without
+    importing json (~2 ms of every command that finds its relay this way)."""
+    m = _PLAIN_RECORD.fullmatch(text)
+    if m is None:
+        import json
+
+        return json.loads(text)
+    rec: dict[str, Any] = {"url": m.group(1), "pid": int(m.group(2))}
+    if m.group(3) is not None:
+        rec["pool"] = m.group(3)
+    return rec
+
+
 def read_relay_record(state_dir: Path) -> dict[str, Any] | None:
     """The record a running ``jobmon relay`` left, or None if there is none or it is stale."""
-    import json
-
     path = relay_record_path(state_dir)
     try:
-        rec = json.loads(path.read_text())
+        rec = parse_relay_record(path.read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(rec, dict) or "url" not in rec:

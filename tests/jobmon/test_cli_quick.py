@@ -125,3 +125,65 @@ def test_plain_ps_table() -> None:
 
     lines = plain_table(("PID", "S", "COMMAND"), [("1", "S", "init"), ("12345", "R", "python x.py")], right=("PID",))
     assert lines == ["  PID  S  COMMAND", "    1  S  init", "12345  R  python x.py"]
+
+
+# ---------------------------------------------------------------- quickparse agrees with argparse
+_WHOLE: list[object] = []
+
+
+def argparse_namespace(argv: list[str]) -> dict[str, object] | None:
+    if not _WHOLE:
+        _WHOLE.append(cli.build_parser())
+    try:
+        return vars(_WHOLE[0].parse_args(argv))  # type: ignore[attr-defined]
+    except (UsageError, SystemExit):
+        return None
+
+
+PLAIN = [
+    ["exec", "1.0"], ["exec", "12"], ["exec", "--timeout", "20", "--shell", "1.0"], ["exec", "1.0", "--timeout=2.5"],
+    ["exec", "1.0", "grep", "x"], ["tail", "1.0"], ["tail", "-f", "1.0"], ["tail", "-n", "3", "1.0", "log"],
+    ["tail", "1.0", "@stderr", "--lines=7", "-f"], ["ps", "1.0"], ["ls", "1.0"], ["ls", "1.0", "sub/dir"],
+    ["status", "1.0"], ["status", "7", "--json"], ["status", "--watch", "7"],
+    ["--relay", "https://r:1/clarens", "-v", "exec", "1.0"], ["-vv", "--state-dir=/s", "ps", "1.0", "-v"],
+    ["--cert", "c.pem", "--key", "k.pem", "--ca-file", "ca.pem", "ls", "1.0", "--ca-dir", "/ca", "--relay=x"],
+    ["--relay", "a", "status", "1.0", "--relay", "b"], ["--proxy", "p", "--config", "c.toml", "tail", "1.0"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN)
+def test_plain_lines_skip_argparse_and_mean_the_same(argv: list[str]) -> None:
+    from jobmon.cli import quickparse
+
+    quick = quickparse.parse(argv)
+    assert quick is not None
+    assert vars(quick) == argparse_namespace(argv)
+
+
+def test_quickparse_never_disagrees_with_argparse() -> None:
+    """Random command lines: whatever quickparse takes, argparse takes the same way; every line
+    argparse refuses, quickparse leaves to it."""
+    import random
+
+    from jobmon.cli import quickparse
+
+    glob = [["-v"], ["-vv"], ["--verbose"], ["--relay", "u"], ["--relay=u"], ["--cert", "exec"], ["--state-dir=s"],
+            ["--config", "c"], ["--rel", "u"], ["-h"], ["--relay"], ["--ca-dir", "-x"]]
+    mine = {"exec": [["--timeout", "1.5"], ["--timeout=2"], ["--timeout", "x"], ["--shell"], ["--tim", "1"]],
+            "tail": [["-f"], ["--follow"], ["-n", "3"], ["-n", "-3"], ["--lines=2"], ["-fn", "2"], ["-n3"]],
+            "ps": [["--json"]], "ls": [["-l"]], "status": [["--json"], ["--watch"], ["--json=1"]]}
+    words = ["1.0", "7", "x", "log", "-", "ls", "exec"]
+    rng = random.Random(12)
+    taken = 0
+    for _ in range(6000):
+        command = rng.choice(list(mine))
+        argv = [w for _ in range(rng.randint(0, 2)) for w in rng.choice(glob)] + [command]
+        for _ in range(rng.randint(0, 5)):
+            kind = rng.random()
+            argv += [rng.choice(words)] if kind < 0.5 else rng.choice(mine[command]) if kind < 0.8 else rng.choice(glob)
+        quick = quickparse.parse(argv)
+        if quick is None:
+            continue
+        taken += 1
+        assert vars(quick) == argparse_namespace(argv), argv
+    assert taken > 500

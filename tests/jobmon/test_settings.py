@@ -190,3 +190,29 @@ def test_settings_are_immutable_values(tmp_path: Path) -> None:
     assert a == b and hash(a) == hash(b) and "state_dir=" in repr(a)
     with pytest.raises(AttributeError):
         a.relay = "https://elsewhere/clarens"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("record", [
+    {"url": "https://127.0.0.1:8443/clarens", "pid": 4242, "pool": "local"},
+    {"url": "https://relay.example.org/clarens", "pid": 0},
+    {"url": "https://üñí.example/\"quoted\"\\", "pid": 7, "pool": "condor"},
+    {"url": "a\tb", "pid": 1},
+    {"url": "x", "pid": 1, "pool": "local", "extra": [1, 2]},
+])
+def test_relay_record_reads_as_json_reads_it(tmp_path: Path, record: dict) -> None:
+    import json
+
+    from jobmon.settings import parse_relay_record
+
+    extra = {k: v for k, v in record.items() if k not in ("url", "pid")}
+    path = write_relay_record(tmp_path, record["url"], record["pid"], **extra)
+    text = path.read_text()
+    assert parse_relay_record(text) == json.loads(text) == record
+
+
+@pytest.mark.parametrize("text", ['{"url": "a", "pid": 007}', '{"url": "a\nb", "pid": 1}', "", "{"])
+def test_a_broken_relay_record_is_refused_as_json_refuses_it(text: str) -> None:
+    from jobmon.settings import parse_relay_record
+
+    with pytest.raises(ValueError):
+        parse_relay_record(text)
