@@ -156,14 +156,16 @@ def console() -> None:
 
     After a QUICK command (or the seed's form) the process ends with ``os._exit`` once
     stdout and stderr are flushed: the interpreter's clean-up and OpenSSL's at-exit
-    handler cost ~8 ms (docs/PERFORMANCE.md) and have nothing to do. Such a command ran
-    no threads and registered no ``atexit`` handler, and the kernel closes its
-    connection as ``close()`` would. Every other command, and a flush that fails, exits
-    the ordinary way.
+    handler cost ~8 ms (docs/PERFORMANCE.md) and have nothing to do, as such a command
+    keeps no state and the kernel closes its connection as ``close()`` would. Every
+    other command, one that left a thread running, and a flush that fails exit the
+    ordinary way.
     """
     argv = sys.argv[1:]
     code = main(argv)
-    if _legacy(argv) or _command_of(argv[:argv.index("--")] if "--" in argv else argv) in QUICK:
+    quick = _legacy(argv) or _command_of(argv[:argv.index("--")] if "--" in argv else argv) in QUICK
+    threading = sys.modules.get("threading")
+    if quick and (threading is None or threading.active_count() == 1):
         try:
             sys.stdout.flush()
             sys.stderr.flush()

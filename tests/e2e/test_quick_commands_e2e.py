@@ -80,7 +80,7 @@ def test_all_output_is_out_before_the_fast_exit(site, pki) -> None:
 
 def test_a_fan_out_and_a_cluster_status_use_one_connection(site, pki, monkeypatch: pytest.MonkeyPatch,
                                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from jobmon import client as client_mod
+    from jobmon import https as client_mod
     from jobmon.cli.main import main
 
     relay, cluster = site
