@@ -108,14 +108,14 @@ def condor_config_present() -> bool:
 
 
 class Bench:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, jobmon: list[str] | None = None) -> None:
         self.tmp = tmp
         self.home = tmp / "home"
         self.state = tmp / "state"
         self.work = self.home / "job"
         self.work.mkdir(parents=True)
         self.env = user_env(self.home, self.state)
-        self.jobmon = jobmon_exe()
+        self.jobmon = jobmon or jobmon_exe()
         self.go = tmp / "go"
         self.stop = tmp / "stop"
         self.relay: RelayProcess | None = None
@@ -245,6 +245,8 @@ def main() -> int:
     ap.add_argument("--tail-lines", type=int, default=100)
     ap.add_argument("--importtime", type=Path, metavar="FILE", help="write the raw -X importtime output here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--jobmon", metavar="PATH", help="the jobmon program to measure (default: the one beside "
+                    "this interpreter); with PYTHONPATH pointing at another checkout, measures that one")
     a = ap.parse_args()
     uid_proxy = Path(f"/tmp/x509up_u{os.getuid()}")
     if uid_proxy.exists():
@@ -254,7 +256,7 @@ def main() -> int:
     compiled = compile_packages()
     tmp = Path(tempfile.mkdtemp(prefix="jobmon-cli-bench-"))
     os.chdir(tmp)  # `python -m` puts the working directory first on sys.path: a checkout here would win
-    b = Bench(tmp)
+    b = Bench(tmp, [a.jobmon] if a.jobmon else None)
     try:
         t0 = time.monotonic()
         b.start()
