@@ -304,3 +304,15 @@ def test_url_forms() -> None:
     assert (host, port, path, auth) == ("r", 1, "/clarens", "Basic am9ibW9uLWpvYjpzQGNyZXQ=")
     with pytest.raises(UsageError):
         split_url("https://r:port/clarens")
+
+
+@pytest.mark.parametrize("who", ["expired", "foreign", "server_only"])
+def test_a_refused_client_certificate_is_an_auth_error(pki, keepalive, who: str) -> None:
+    """The relay refuses the certificate in the TLS 1.3 handshake, which the client learns when it
+    reads (the alert, or the connection's end); the client says so (exit 3), as xmlrpc.client did."""
+    url, _ = keepalive
+    cred = getattr(pki, who)
+    c = Client(url, make_ssl_context(cred.cert_path, cred.key_path, pki.ca_file, None, system_cas=False), 10)
+    with pytest.raises(AuthError, match="TLS handshake failed") as err:
+        c.whoami()
+    assert err.value.exit_code == 3
