@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from jobmon.cli.common import Context, fan_out
 from jobmon.client import binary
 from jobmon.errors import UsageError
 from jobmon.jobid import JobId
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def remote_exit(result: dict[str, Any]) -> int:

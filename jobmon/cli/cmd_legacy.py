@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from jobmon.cli.cmd_exec import remote_exit
-from jobmon.client import Client, binary, make_ssl_context
+from jobmon.client import Client, binary
 from jobmon.errors import UsageError
 from jobmon.settings import load_settings
 
@@ -46,8 +46,7 @@ def run(argv: Sequence[str]) -> int:
     settings = load_settings({"relay": a.serverURL, "cert": a.cert, "key": a.key, "proxy": a.proxy,
                               "ca_dir": a.ca_dir, "ca_file": a.ca_file, "state_dir": a.state_dir,
                               "verbose": a.verbose})
-    creds = settings.credentials()
-    client = Client(a.serverURL, make_ssl_context(creds.cert, creds.key, creds.ca_file, creds.ca_dir))
+    client = Client.from_settings(settings, url=a.serverURL)
     if a.joblist:
         from jobmon.cli.cmd_q import job_table, table_console
 

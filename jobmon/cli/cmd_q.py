@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from jobmon.cli.common import Context, cluster_jobs, exit_text, fmt_duration, fmt_time
 from jobmon.errors import JobmonError
 from jobmon.jobid import JobId
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENDED = ("finished", "removed")
 
