@@ -69,11 +69,11 @@ def closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:
         return True
 
 
-def refused(d: Wire, timeout: float) -> bool:
+def refused(d: Wire, timeout: float, **connect: Any) -> bool:
     """A further wake-up connection is closed or reset by the relay, whenever the reset lands:
     during connect, while sending the hello, or on the first read."""
     try:
-        sock = d.connect()
+        sock = d.connect(**connect)
     except (ConnectionResetError, BrokenPipeError):
         return True
     return closed_by_peer(sock, timeout)
@@ -191,8 +191,8 @@ def test_strangers_learn_nothing_and_races_wake_nobody(relay_factory: Any, pki: 
     relay = relay_factory(legacy=dict(ON, hello_timeout=1.0))
     d = Wire(relay, pki.alice_proxy, "race")
     d.register()
-    assert closed_by_peer(d.connect(source="127.0.0.2"), 2.0)         # no registration from there
-    assert closed_by_peer(d.connect(hello=b"GET / HTTP/1.0\r\n\r\n"), 2.0)
+    assert refused(d, 2.0, source="127.0.0.2")         # no registration from there
+    assert refused(d, 2.0, hello=b"GET / HTTP/1.0\r\n\r\n")
     quiet = d.connect(hello=b"")
     assert closed_by_peer(quiet, 5.0)                                  # said nothing in hello_timeout
     first = d.connect()
