@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from jobmon.errors import UsageError
+from jobmon.record import Record
 
 _JOB_RE = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
-@dataclass(frozen=True, order=True)
-class JobId:
+class JobId(Record):
     """A job (``proc`` set) or a whole cluster (``proc`` is None).
 
     >>> JobId.parse("123.4")
@@ -22,8 +21,24 @@ class JobId:
     'ClusterId == 123 && ProcId == 4'
     """
 
+    __slots__ = ("cluster", "proc")
     cluster: int
-    proc: int | None = None
+    proc: int | None
+
+    def __init__(self, cluster: int, proc: int | None = None) -> None:
+        self._set(cluster, proc)
+
+    def __lt__(self, other: JobId) -> bool:
+        return (self.cluster, self.proc) < (other.cluster, other.proc)  # type: ignore[operator]
+
+    def __le__(self, other: JobId) -> bool:
+        return (self.cluster, self.proc) <= (other.cluster, other.proc)  # type: ignore[operator]
+
+    def __gt__(self, other: JobId) -> bool:
+        return (self.cluster, self.proc) > (other.cluster, other.proc)  # type: ignore[operator]
+
+    def __ge__(self, other: JobId) -> bool:
+        return (self.cluster, self.proc) >= (other.cluster, other.proc)  # type: ignore[operator]
 
     @classmethod
     def parse(cls, text: str) -> JobId:

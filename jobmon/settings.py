@@ -9,28 +9,30 @@ Credentials are found the way grid tools find them: ``--cert``/``--key`` or
 ``--proxy``, ``X509_USER_PROXY``, ``/tmp/x509up_u<uid>``,
 ``~/.globus/usercert.pem`` + ``userkey.pem``, and finally the zero-setup local
 user certificate kept in the state directory (made by ``jobmon.pki``).
+
+Every ``jobmon`` command starts here, so nothing is imported that a command
+may not need (docs/PERFORMANCE.md, "CLI latency"): no ``dataclasses``, the
+TOML parser only when a config file exists, ``jobmon.pki`` (and
+``cryptography``) only when the local certificate must be made, and the
+HTCondor bindings only when an HTCondor configuration exists
+(:func:`_condor_param`). Credential discovery only looks at paths; the TLS
+layer reads the certificate and key files.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
+import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
 
 from jobmon.errors import AuthError, ConfigError
+from jobmon.record import Record
 
-if sys.version_info >= (3, 11):  # pragma: no cover - depends on interpreter
-    import tomllib as _toml
-else:  # pragma: no cover
-    try:
-        import tomli as _toml  # type: ignore[no-redef]
-    except ImportError:
-        _toml = None  # type: ignore[assignment]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: config-file keys and the Settings field they set
 CONFIG_KEYS = (
@@ -39,35 +41,53 @@ CONFIG_KEYS = (
 #: HTCondor knobs consulted (lowest precedence before defaults)
 CONDOR_KNOBS = {"relay": "JOBMON_RELAY_URL", "state_dir": "JOBMON_STATE_DIR"}
 DEFAULT_GRID_CA_DIR = Path("/etc/grid-security/certificates")
+#: where HTCondor looks for its configuration when CONDOR_CONFIG is not set (the
+#: list the htcondor2 bindings check before they fall back to no configuration)
+CONDOR_GLOBAL_CONFIGS = ("/etc/condor/condor_config", "/usr/local/etc/condor_config", "~condor/condor_config")
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Record):
     """What the client presents and trusts. ``cert`` may hold the key too (a proxy)."""
 
+    __slots__ = ("cert", "key", "ca_file", "ca_dir", "source")
     cert: Path
     key: Path | None
     ca_file: Path | None
     ca_dir: Path | None
     source: str  # "flags", "proxy", "X509_USER_PROXY", "usercert", "local"
 
+    def __init__(self, cert: Path, key: Path | None, ca_file: Path | None, ca_dir: Path | None,
+                 source: str) -> None:
+        self._set(cert, key, ca_file, ca_dir, source)
 
-@dataclass(frozen=True)
-class Settings:
-    relay: str | None = None
-    state_dir: Path = field(default_factory=lambda: Path.home() / ".jobmon")
-    cert: Path | None = None
-    key: Path | None = None
-    proxy: Path | None = None
-    ca_dir: Path | None = None
-    ca_file: Path | None = None
-    pool: str = "local"
-    slots: int | None = None
-    listen: str | None = None
-    config_file: Path | None = None
-    verbose: int = 0
+
+class Settings(Record):
+    """The merged settings of one command (immutable; see :func:`load_settings`)."""
+
+    __slots__ = ("relay", "state_dir", "cert", "key", "proxy", "ca_dir", "ca_file", "pool", "slots",
+                 "listen", "config_file", "verbose", "origin")
+    relay: str | None
+    state_dir: Path
+    cert: Path | None
+    key: Path | None
+    proxy: Path | None
+    ca_dir: Path | None
+    ca_file: Path | None
+    pool: str
+    slots: int | None
+    listen: str | None
+    config_file: Path | None
+    verbose: int
     #: where each value came from, for `jobmon -v` and tests
-    origin: Mapping[str, str] = field(default_factory=dict)
+    origin: Mapping[str, str]
+
+    def __init__(self, relay: str | None = None, state_dir: Path | None = None, cert: Path | None = None,
+                 key: Path | None = None, proxy: Path | None = None, ca_dir: Path | None = None,
+                 ca_file: Path | None = None, pool: str = "local", slots: int | None = None,
+                 listen: str | None = None, config_file: Path | None = None, verbose: int = 0,
+                 origin: Mapping[str, str] | None = None) -> None:
+        self._set(relay, Path.home() / ".jobmon" if state_dir is None else state_dir, cert, key, proxy,
+                  ca_dir, ca_file, pool, slots, listen, config_file, verbose, dict(origin or {}))
 
     # ---------------------------------------------------------------- relay
     def relay_url(self) -> str:
@@ -92,14 +112,12 @@ class Settings:
         if ca_file is None and ca_dir is None:
             # the grid CAs, plus this machine's local CA (a relay started here uses it)
             local_ca = self.state_dir / "pki" / "ca.pem"
-            if source == "local":
-                ca_file = self._local_pki()["ca"]
-            elif local_ca.is_file():
-                ca_file = local_ca
+            if source == "local" or local_ca.is_file():
+                ca_file = local_ca  # when source is local, _find_cert has made sure it exists
             if source != "local" and DEFAULT_GRID_CA_DIR.is_dir():
                 ca_dir = DEFAULT_GRID_CA_DIR
             if ca_file is None and ca_dir is None:
-                ca_file = self._local_pki()["ca"]
+                ca_file = local_pki_paths(self.state_dir)["ca"]
         return Credentials(cert, key, ca_file, ca_dir, source)
 
     def _find_cert(self, env: Mapping[str, str]) -> tuple[Path, Path | None, str]:
@@ -121,11 +139,8 @@ class Settings:
         globus = Path(env.get("HOME", str(Path.home()))) / ".globus"
         if (globus / "usercert.pem").is_file() and (globus / "userkey.pem").is_file():
             return globus / "usercert.pem", globus / "userkey.pem", "usercert"
-        paths = self._local_pki()
+        paths = local_pki_paths(self.state_dir)
         return paths["user_cert"], paths["user_key"], "local"
-
-    def _local_pki(self) -> dict[str, Path]:
-        return local_pki_paths(self.state_dir)
 
 
 def _must_exist(path: Path, what: str) -> None:
@@ -133,13 +148,29 @@ def _must_exist(path: Path, what: str) -> None:
         raise AuthError(f"{what} {path} does not exist or is not a file")
 
 
+#: the files of the zero-setup PKI a client needs (the relay also needs hostcert/hostkey)
+_CLIENT_PKI = {"ca": "ca.pem", "ca_key": "ca.key", "user_cert": "usercert.pem", "user_key": "userkey.pem"}
+
+
 def local_pki_paths(state_dir: Path) -> dict[str, Path]:
-    """Paths of the zero-setup PKI in ``state_dir``, created on first use by jobmon.pki."""
+    """Paths of the zero-setup PKI in ``state_dir`` that a client uses: ``ca``,
+    ``user_cert``, ``user_key``.
+
+    When they all exist this only looks at the paths (``jobmon.pki`` and
+    ``cryptography`` are not even imported; the TLS layer reads the files).
+    Otherwise ``jobmon.pki.ensure_local_pki`` makes what is missing.
+    """
+    d = Path(state_dir) / "pki"
+    paths = {name: d / file for name, file in _CLIENT_PKI.items()}
+    if all(p.is_file() for p in paths.values()):
+        os.chmod(d, 0o700)  # as ensure_local_pki keeps it
+        return paths
+    import getpass
+
     from jobmon import pki
 
     p = pki.ensure_local_pki(state_dir, getpass.getuser())
-    return {"ca": p.ca_cert, "host_cert": p.host_cert, "host_key": p.host_key,
-            "user_cert": p.user_cert, "user_key": p.user_key}
+    return {"ca": p.ca_cert, "ca_key": p.ca_key, "user_cert": p.user_cert, "user_key": p.user_key}
 
 
 # ------------------------------------------------------------------ relay record
@@ -147,11 +178,31 @@ def relay_record_path(state_dir: Path) -> Path:
     return state_dir / "relay.json"
 
 
+#: the record as write_relay_record writes it, for which this gives what json.loads gives:
+#: strings without escapes or control characters, a JSON integer (anything else: json)
+_PLAIN_RECORD = re.compile(r'\{"url": "([^"\\\x00-\x1f]*)", "pid": (0|[1-9][0-9]*)'
+                           r'(?:, "pool": "([^"\\\x00-\x1f]*)")?\}')
+
+
+def parse_relay_record(text: str) -> Any:
+    """``json.loads(text)``; a record in the form write_relay_record writes is read without
+    importing json (~2 ms of every command that finds its relay this way)."""
+    m = _PLAIN_RECORD.fullmatch(text)
+    if m is None:
+        import json
+
+        return json.loads(text)
+    rec: dict[str, Any] = {"url": m.group(1), "pid": int(m.group(2))}
+    if m.group(3) is not None:
+        rec["pool"] = m.group(3)
+    return rec
+
+
 def read_relay_record(state_dir: Path) -> dict[str, Any] | None:
     """The record a running ``jobmon relay`` left, or None if there is none or it is stale."""
     path = relay_record_path(state_dir)
     try:
-        rec = json.loads(path.read_text())
+        rec = parse_relay_record(path.read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(rec, dict) or "url" not in rec:
@@ -163,6 +214,8 @@ def read_relay_record(state_dir: Path) -> dict[str, Any] | None:
 
 
 def write_relay_record(state_dir: Path, url: str, pid: int, **extra: Any) -> Path:
+    import json
+
     path = relay_record_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -253,10 +306,11 @@ def _read_config(path: Path, explicit: bool) -> dict[str, Any]:
         if explicit:
             raise ConfigError(f"config file {path} does not exist")
         return {}
-    if _toml is None:  # pragma: no cover
+    toml = _toml_module()
+    if toml is None:  # pragma: no cover
         raise ConfigError(f"cannot read {path}: no TOML parser (install tomli)")
     try:
-        data = _toml.loads(path.read_text())
+        data = toml.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from exc
     unknown = sorted(set(data) - set(CONFIG_KEYS))
@@ -266,10 +320,56 @@ def _read_config(path: Path, explicit: bool) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in CONFIG_KEYS}
 
 
-def _condor_param(knob: str) -> Any:
-    """``htcondor2.param.get(knob)``, or None when the bindings or the knob are missing."""
-    if os.environ.get("JOBMON_NO_CONDOR_CONFIG"):
+def _toml_module() -> Any:
+    if sys.version_info >= (3, 11):  # pragma: no cover - depends on interpreter
+        import tomllib
+
+        return tomllib
+    try:  # pragma: no cover
+        import tomli
+
+        return tomli
+    except ImportError:  # pragma: no cover
         return None
+
+
+def condor_configured(env: Mapping[str, str]) -> bool:
+    """Whether HTCondor has a configuration to read: ``CONDOR_CONFIG`` names one, or one of
+    the global files exists (the test the htcondor2 bindings make before they fall back to
+    an empty configuration, where only ``_CONDOR_*`` environment variables count)."""
+    where = env.get("CONDOR_CONFIG")
+    if where is not None:
+        return where not in ("/dev/null", "ONLY_ENV")
+    return any(os.path.isfile(os.path.expanduser(p)) for p in CONDOR_GLOBAL_CONFIGS)
+
+
+def condor_env_knob(knob: str, env: Mapping[str, str]) -> tuple[bool, str | None]:
+    """A knob set by ``_CONDOR_<KNOB>`` (any case, as HTCondor reads it) when that is all the
+    configuration there is: (True, value), or (False, None) when only the bindings can tell
+    (the value uses ``$(...)`` macros, or more than one spelling is set)."""
+    want = f"_CONDOR_{knob}".upper()
+    found = [v for k, v in env.items() if k.upper() == want]
+    if not found:
+        return True, None
+    if len(found) > 1 or "$" in found[0]:
+        return False, None
+    return True, found[0].strip()
+
+
+def _condor_param(knob: str) -> Any:
+    """``htcondor2.param.get(knob)``, or None when the bindings or the knob are missing.
+
+    Without an HTCondor configuration (:func:`condor_configured`) the bindings would
+    only read ``_CONDOR_<KNOB>`` from the environment; that is done here without
+    importing them (about 65 ms).
+    """
+    env = os.environ
+    if env.get("JOBMON_NO_CONDOR_CONFIG"):
+        return None
+    if not condor_configured(env):
+        known, value = condor_env_knob(knob, env)
+        if known:
+            return value or None
     try:
         import htcondor2
     except ImportError:  # pragma: no cover

@@ -74,6 +74,11 @@ async def _held_poll(request: web.Request, core: RelayCore, ex: Exchange) -> lis
     return poll.result()
 
 
+def _host(peername: Any) -> str | None:
+    """The address of a TCP peer (None for a Unix socket)."""
+    return str(peername[0]) if isinstance(peername, tuple) and peername else None
+
+
 def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes + 1)
     app[CORE_KEY] = core
@@ -92,8 +97,9 @@ def build_app(core: RelayCore, config: RelayConfig) -> web.Application:
             except RelayFault as f:
                 return web.Response(body=encode_fault(f.code, f.message, None),
                                     content_type="text/json" if is_json(ctype) else "text/xml")
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
             ex = service.begin(body, ctype, encoding, request.headers.get("Authorization"),
-                               lambda: core.auth.identify(request))
+                               lambda: core.auth.identify(request), _host(peer))
             if ex.answer is not None:
                 out = ex.answer
             elif ex.park is not None:

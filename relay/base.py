@@ -104,7 +104,9 @@ class CoreBase:
     def _watch_changed(self, job: str, watched: bool) -> None:
         """A job gained its first watcher or lost its last: tell its daemon, if it is connected."""
         daemon = self.registry.by_job.get(job)
-        if daemon is not None and daemon.final is None and not daemon.gone and self.registry.connected(job):
+        caps = daemon.info.get("capabilities") if daemon is not None else None
+        if (daemon is not None and daemon.final is None and not daemon.gone and self.registry.connected(job)
+                and isinstance(caps, list) and "watch" in caps):  # not the 2005 daemon, not old wrappers
             self.registry.control(daemon, "watch", {"watched": watched, "interval": PUSH_INTERVAL})
 
     def note_change(self, daemon: Daemon) -> None:

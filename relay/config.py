@@ -59,6 +59,19 @@ Every key, with its default (``relay.toml``)::
                                    #   with the client certificate it verified in X-JobMon-Client-*
                                    #   headers (relay/front.py); "" = none. Whoever can connect to it
                                    #   can claim any identity: made 0660, keep its directory closed
+    legacy = { enabled = false }   # the 2005 JobMon daemon (JobMon.* methods, docs/PROTOCOL.md),
+                                   #   usually written as a table, with these keys:
+    [legacy]
+    enabled = false                # serve it: registerJob answers its settings, wake-ups are sent
+    wakeup = "tcp"                 # "tcp": it connects out to the wake-up server (TCPbroadcast);
+                                   #   "udp": datagrams to the port it registered, sent only to
+                                   #   the address its TLS connection came from (UDPbroadcast)
+    tcp_listen = "0.0.0.0:2000"    # host:port of the TCP wake-up server (port 0 = any free port)
+    tcp_host = ""                  # the name daemons connect to; "" = the public URL's host
+    reconnect_time = 300           # JobMon_reconnect_time sent to daemons (seconds, 10-3600)
+    max_connections = 4096         # wake-up connections held at once
+    max_connections_per_host = 64  # ... from one address (one per legacy job there)
+    hello_timeout = 10.0           # a connection must say "register" within this many seconds
 """
 
 from __future__ import annotations
@@ -84,6 +97,68 @@ else:  # pragma: no cover - Python 3.9/3.10
 class OwnershipRule:
     user: str
     job: str
+
+
+_WAKEUPS = ("tcp", "udp")
+
+
+@dataclass(frozen=True)
+class LegacyConfig:
+    """The ``[legacy]`` table: serving the 2005 JobMon daemon (relay/legacy*.py)."""
+
+    enabled: bool = False
+    wakeup: str = "tcp"
+    tcp_listen: str = "0.0.0.0:2000"
+    tcp_host: str = ""
+    reconnect_time: int = 300
+    max_connections: int = 4096
+    max_connections_per_host: int = 64
+    hello_timeout: float = 10.0
+
+    @property
+    def tcp_bind(self) -> tuple[str, int]:
+        host, _, port = self.tcp_listen.rpartition(":")
+        return host or "0.0.0.0", int(port)
+
+
+def _legacy_value(key: str, default: Any, value: Any) -> Any:
+    kind = type(default)
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"relay config: legacy.{key} must be {kind.__name__}, got {value!r}")
+
+
+def _legacy(value: Any) -> LegacyConfig:
+    if isinstance(value, LegacyConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"relay config: [legacy] must be a table, got {value!r}")
+    value = {str(k).replace("-", "_"): v for k, v in value.items()}
+    known = {f.name: f for f in dataclasses.fields(LegacyConfig)}
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ConfigError(f"relay config: unknown key(s) in [legacy]: {', '.join(unknown)}")
+    kwargs = {k: _legacy_value(k, known[k].default, v) for k, v in value.items()}
+    cfg = LegacyConfig(**kwargs)
+    if cfg.wakeup not in _WAKEUPS:
+        raise ConfigError(f"relay config: legacy.wakeup must be \"tcp\" or \"udp\", got {cfg.wakeup!r}")
+    host, sep, port = cfg.tcp_listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"relay config: legacy.tcp_listen must be HOST:PORT, got {cfg.tcp_listen!r}")
+    if not 10 <= cfg.reconnect_time <= 3600:
+        raise ConfigError(f"relay config: legacy.reconnect_time must be 10-3600 seconds, got {cfg.reconnect_time}")
+    if cfg.max_connections < 1 or cfg.max_connections_per_host < 1 or cfg.hello_timeout <= 0:
+        raise ConfigError("relay config: legacy.max_connections, max_connections_per_host and "
+                          "hello_timeout must be positive")
+    if any(c.isspace() or c == "=" for c in cfg.tcp_host) or not cfg.tcp_host.isascii():
+        raise ConfigError(f"relay config: legacy.tcp_host must be a host name, got {cfg.tcp_host!r}")
+    return cfg
 
 
 @dataclass(frozen=True)
@@ -127,6 +202,7 @@ class RelayConfig:
     smtp_password: str = field(default="", repr=False)
     log_level: str = "INFO"
     front_socket: str = ""
+    legacy: LegacyConfig = field(default_factory=LegacyConfig)
 
     @property
     def host(self) -> str:
@@ -173,6 +249,8 @@ _FIELDS = {f.name: f for f in dataclasses.fields(RelayConfig)}
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name == "legacy":
+        return _legacy(value)
     default = _FIELDS[name].default
     if name in ("admins", "submit_roots"):
         what = "DNs" if name == "admins" else "directories"
@@ -223,7 +301,10 @@ def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) ->
             raise ConfigError(f"cannot read relay config {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"relay config {path} is not valid TOML: {exc}") from None
+        top = data
         data = dict(data.get("relay", data)) if isinstance(data.get("relay"), dict) else dict(data)
+        if "legacy" in top and "legacy" not in data:  # [legacy] beside a [relay] table
+            data["legacy"] = top["legacy"]
         values.update(data)
     for key, val in (overrides or {}).items():
         if val is not None:

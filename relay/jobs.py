@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobmon.jobstate import State, exit_of, state_of
+from jobmon.pools.condor_jobs import CHIRP_PROGRESS, progress_of
 from relay.registry import Daemon
 
 #: the ad attributes the relay asks the pool for
@@ -15,7 +16,7 @@ PROJECTION = (
     "HoldReason", "QDate", "JobStartDate", "JobCurrentStartDate", "CompletionDate",
     "EnteredCurrentStatus", "Cmd", "Args", "Arguments", "Iwd", "JobMonRelay", "JobMonEnabled",
     "JobMonCredentialId", "NotifyUser", "Out", "Err", "UserLog", "TransferOutput",
-    "ShouldTransferFiles", "StartdIpAddr",
+    "ShouldTransferFiles", "StartdIpAddr", *CHIRP_PROGRESS.values(),
 )
 
 
@@ -49,6 +50,16 @@ def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if value > 0 else None
+
+
+def _newer(candidate: Mapping[str, Any], current: Any) -> bool:
+    """Should ``candidate`` replace ``current``? The one updated later wins (``updated``, epoch
+    seconds, set by the wrapper for both its reports and its Chirp attributes); a value that
+    does not say when it was made counts as the newer one when it comes from the daemon."""
+    if not isinstance(current, Mapping):
+        return True
+    new, old = _num(candidate.get("updated")), _num(current.get("updated"))
+    return new is None or old is None or new >= old
 
 
 def _requeued(ad: Mapping[str, Any] | None, final: Mapping[str, Any], state: str | None) -> bool:
@@ -98,6 +109,9 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
         out["relay"] = ad.get("JobMonRelay")
         notify = ad.get("NotifyUser")
         out["notify_user"] = notify if isinstance(notify, str) and notify else None
+        chirped = progress_of(ad)  # what the wrapper put in the job ad with condor_chirp (lags)
+        if chirped:
+            out["progress"] = chirped
     if daemon is not None:
         out["id"] = out.get("id") or daemon.job
         if "cluster" not in out and "." in daemon.job:
@@ -105,6 +119,7 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
             if c.isdigit() and p.isdigit():
                 out["cluster"], out["proc"] = int(c), int(p)
         info = daemon.info
+        out["daemon"] = "legacy" if info.get("daemon") == "legacy" else "jobmon"  # which daemon serves it
         out["host"] = info.get("host") or out.get("host")
         out["owner"] = out.get("owner") or info.get("user")
         out["started"] = out.get("started") or _num(info.get("start_time"))
@@ -112,7 +127,7 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
             argv = info.get("argv")
             if isinstance(argv, list):
                 out["args"] = " ".join(str(a) for a in argv)
-        if isinstance(daemon.status.get("progress"), dict):
+        if isinstance(daemon.status.get("progress"), dict) and _newer(daemon.status["progress"], out.get("progress")):
             out["progress"] = daemon.status["progress"]
         if isinstance(daemon.status.get("resources"), dict):
             out["resources"] = daemon.status["resources"]
@@ -127,7 +142,7 @@ def job_struct(ad: Mapping[str, Any] | None, daemon: Daemon | None, connected: b
                 out["exit_code"] = final.get("exit_code")
                 out["signal"] = final.get("signal")
             out["ended"] = out.get("ended") or _num(final.get("end_time"))
-            if isinstance(final.get("progress"), dict):
+            if isinstance(final.get("progress"), dict) and _newer(final["progress"], out.get("progress")):
                 out["progress"] = final["progress"]
         elif "state" not in out or (connected and out["state"] == State.WAITING.value):
             out["state"] = State.RUNNING.value  # the daemon runs, whatever the pool saw last

@@ -1,85 +1,69 @@
-"""The 2005 JobMon service's method names, as aliases (each answers ``[status, message]``).
+"""The 2005 JobMon daemon's methods (``JobMon.*``), as the real daemon calls them.
 
-* ``JobMon.registerJob(jobname, host, port, pid)`` registers a daemon for
-  ``jobname`` (same ownership rules as ``jobmon.register``);
-* ``JobMon.getJobToDo(jobname)`` returns ``[0, command]`` for the next queued
-  ``exec`` (its argv joined with shell quoting; the legacy daemon must split
-  it again, never hand it to a shell) or ``[0, ""]`` when there is none;
-* ``JobMon.outputJobResult(jobname, output)`` answers that command with
-  ``output`` as stdout and exit code 0;
-* ``JobMon.unregisterJob(jobname)`` removes the daemon.
+Each answers ``[status, text]``, status 0 for success (docs/PROTOCOL.md,
+"Legacy JobMon daemon"). The daemon logs in with ``system.auth2`` before
+every exchange and calls ``system.logout`` after it; its identity is the
+session's DN, checked like every daemon's. The work is done by
+:class:`relay.legacy_hub.LegacyHub`, which exists only when the relay's
+config has ``[legacy] enabled = true``; otherwise ``registerJob`` says so
+and the daemon tries again after its own 300 s.
 
-Status 0 is success; any refusal is ``[fault code, message]``.
+* ``JobMon.registerJob(jobname, hostname, port, pid)`` → ``[0, "registered
+  JOB JobMon_reconnect_time=N JobMon_wakeup_method=TCPbroadcast
+  JobMon_tcpserver_hostname=H JobMon_tcpserver_port=P"]``;
+* ``JobMon.unregisterJob(jobname, hostname, port, pid)``;
+* ``JobMon.getJobToDo(name)`` → ``[0, command line]`` or ``[0, ""]``;
+* ``JobMon.outputJobResult(name, output)``.
 """
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
-from relay.faults import RelayFault
+from relay.legacy_hub import hub_for
+from relay.legacy_wire import ascii_text
 from relay.methods import Ctx, method
 
-_current: dict[str, str] = {}  # session -> request id handed out by getJobToDo
+_OFF = "this relay does not serve 2005 JobMon daemons (its config has no [legacy] enabled = true)"
 
 
-def _session(ctx: Ctx, jobname: str) -> Any:
-    daemon = ctx.core.registry.by_job.get(jobname)
-    if daemon is None or daemon.dn != ctx.caller.dn:
-        raise RelayFault(900, f"job {jobname} is not registered by you; call JobMon.registerJob")
-    return daemon
+def _reply(status: int, text: str) -> list[Any]:
+    """``[status, text]``, the text made ASCII: the daemon logs it and dies on anything else."""
+    return [int(status), ascii_text(text)]
 
 
-@method("JobMon.registerJob", "array string string int int", "daemon", "Legacy: register a job (2005 JobMon).")
-async def register_job(ctx: Ctx, jobname: str, host: str, port: int, pid: int) -> Any:
-    try:
-        await ctx.core.register(ctx.caller, {"job": jobname, "host": host, "pid": pid, "legacy_port": port,
-                                             "capabilities": ["exec"]})
-    except RelayFault as f:
-        return [f.code, f.message]
-    return [0, f"job {jobname} registered"]
+@method("JobMon.registerJob", "array string string int int", "daemon",
+        "Legacy (2005 JobMon daemon): register jobname from hostname; the UDP port and pid are the "
+        "daemon's. Answers [0, 'key=value ...' settings] or [code, reason].")
+async def register_job(ctx: Ctx, jobname: str, hostname: str, port: int, pid: int) -> Any:
+    hub = hub_for(ctx.core)
+    if hub is None:
+        return _reply(1, _OFF)
+    return _reply(*await hub.register(ctx.caller, jobname, hostname, port, pid, ctx.peer))
 
 
-@method("JobMon.unregisterJob", "array string", "daemon", "Legacy: unregister a job.")
-async def unregister_job(ctx: Ctx, jobname: str) -> Any:
-    try:
-        daemon = _session(ctx, jobname)
-    except RelayFault as f:
-        return [f.code, f.message]
-    ctx.core.registry.unregister(daemon)
-    return [0, f"job {jobname} unregistered"]
+@method("JobMon.unregisterJob", "array string string int int", "daemon",
+        "Legacy: the daemon of jobname leaves (it sends the arguments it registered with).")
+async def unregister_job(ctx: Ctx, jobname: str, hostname: str, port: int, pid: int) -> Any:
+    hub = hub_for(ctx.core)
+    if hub is None:
+        return _reply(1, _OFF)
+    return _reply(*hub.unregister(ctx.caller, jobname))
 
 
-@method("JobMon.getJobToDo", "array string", "daemon", "Legacy: the next command for a job, or \"\".")
-async def get_job_to_do(ctx: Ctx, jobname: str) -> Any:
-    try:
-        daemon = _session(ctx, jobname)
-    except RelayFault as f:
-        return [f.code, f.message]
-    ctx.core.registry.touch(daemon)
-    while daemon.queue:
-        req = daemon.queue.popleft()
-        if req.future.done():
-            continue
-        if req.op != "exec":
-            req.future.set_result({"fault": 604, "message": f"a legacy daemon cannot run {req.op}"})
-            continue
-        req.delivered = True
-        _current[daemon.session] = req.id
-        return [0, shlex.join(req.args.get("argv", []))]
-    return [0, ""]
+@method("JobMon.getJobToDo", "array string", "daemon",
+        "Legacy: the command line of the request named in the daemon's wake-up, or \"\" (always status 0).")
+async def get_job_to_do(ctx: Ctx, name: str) -> Any:
+    hub = hub_for(ctx.core)
+    if hub is None:
+        return _reply(0, "")
+    return _reply(*hub.get_job_to_do(ctx.caller, name))
 
 
-@method("JobMon.outputJobResult", "array string string", "daemon", "Legacy: the output of the last command.")
-async def output_job_result(ctx: Ctx, jobname: str, output: str) -> Any:
-    try:
-        daemon = _session(ctx, jobname)
-    except RelayFault as f:
-        return [f.code, f.message]
-    rid = _current.pop(daemon.session, None)
-    if rid is None:
-        return [1, "no command was handed out to this job"]
-    ok = ctx.core.registry.post_result(
-        daemon, rid, {"exit_code": 0, "stdout": output.encode(), "stderr": b"", "duration": 0.0,
-                      "truncated": False, "timed_out": False})
-    return [0, "result accepted"] if ok else [1, "the command had already timed out"]
+@method("JobMon.outputJobResult", "array string string", "daemon",
+        "Legacy: the output of the request name (with .fo changed to .fi): stdout, or Error: and stderr.")
+async def output_job_result(ctx: Ctx, name: str, output: str) -> Any:
+    hub = hub_for(ctx.core)
+    if hub is None:
+        return _reply(1, _OFF)
+    return _reply(*hub.output_job_result(ctx.caller, name, output))

@@ -49,6 +49,7 @@ class Ctx:
     identity: Identity | None
     basic: tuple[str, str] | None = None
     method: str = ""
+    peer: str | None = None        # the address the caller's connection came from
 
     @property
     def caller(self) -> Identity:
@@ -184,14 +185,14 @@ class Dispatcher:
 
     async def dispatch(
         self, call: Call, identity: Identity | None, identity_error: RelayFault | None = None,
-        basic: tuple[str, str] | None = None,
+        basic: tuple[str, str] | None = None, peer: str | None = None,
     ) -> Any:
-        m, ctx, params = self.prepare(call, identity, identity_error, basic)
+        m, ctx, params = self.prepare(call, identity, identity_error, basic, peer)
         return await m.handler(ctx, *params)
 
     def prepare(
         self, call: Call, identity: Identity | None, identity_error: RelayFault | None = None,
-        basic: tuple[str, str] | None = None,
+        basic: tuple[str, str] | None = None, peer: str | None = None,
     ) -> tuple[Method, Ctx, tuple[Any, ...]]:
         """Every check before the handler runs (method, identity, access, rate, parameters)."""
         m = TABLE.get(call.method)
@@ -227,4 +228,4 @@ class Dispatcher:
                     raise self.core.deny(identity, m.name, f) from None
         params = tuple(plain(p) for p in call.params)
         m.check(params)
-        return m, Ctx(self.core, identity, basic, m.name), params
+        return m, Ctx(self.core, identity, basic, m.name, peer), params

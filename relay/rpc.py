@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay.faults import Fault, RelayFault
 from relay.identity import Identity, basic_auth
+from relay.legacy_wire import salvage_output_call
 from relay.methods import Ctx, Dispatcher, Method
 from relay.registry import Daemon
 from relay.xmlrpc import Call, check_body, decode_call, encode_fault, encode_result, is_json
@@ -55,19 +56,28 @@ class RpcService:
         self.dispatcher = Dispatcher(core)
 
     def begin(self, body: bytes, content_type: str | None, encoding: str | None, authorization: str | None,
-              identify: Callable[[], Identity | None]) -> Exchange:
+              identify: Callable[[], Identity | None], peer: str | None = None) -> Exchange:
+        """``peer``: the address the connection came from (the 2005 daemon's UDP wake-ups go
+        only there)."""
         core = self.core
         ex = Exchange(None, is_json(content_type))
         try:
             check_body(body, encoding, core.config.max_body_bytes)
-            ex.call = call = decode_call(body, content_type)
+            try:
+                call = decode_call(body, content_type)
+            except RelayFault:
+                salvaged = salvage_output_call(body)  # the 2005 daemon's raw output bytes (PROTOCOL.md)
+                if salvaged is None:
+                    raise
+                call = salvaged
+            ex.call = call
             ex.json = call.json
             identity, error = None, None
             try:
                 identity = identify()
             except RelayFault as f:
                 error = f
-            m, ctx, params = self.dispatcher.prepare(call, identity, error, basic_auth(authorization))
+            m, ctx, params = self.dispatcher.prepare(call, identity, error, basic_auth(authorization), peer)
             if m.name != POLL:
                 ex.handler = (m, ctx, params)
                 return ex

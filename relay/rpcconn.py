@@ -232,7 +232,7 @@ class RpcConnection(asyncio.Protocol):
         s.core.inflight += 1
         h = head.headers
         ex = s.service.begin(body, h.get("content-type"), h.get("content-encoding"), h.get("authorization"),
-                             lambda: self._identify(h))
+                             lambda: self._identify(h), self._peer())
         if ex.answer is not None:
             self._done(ex, ex.answer)
         elif ex.park is not None:
@@ -241,6 +241,12 @@ class RpcConnection(asyncio.Protocol):
             s.core.registry.park(ex.park, self)
         else:
             self._task = s.loop.create_task(self._run(ex))
+
+    def _peer(self) -> str | None:
+        """The caller's address; None behind a TLS front (a Unix socket), so the 2005 daemon's
+        UDP wake-ups, which go only to the address a daemon called from, are not sent."""
+        peer = self._t.get_extra_info("peername")
+        return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
     def _identify(self, headers: dict[str, str]) -> Identity | None:
         s = self._s

@@ -127,6 +127,7 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
     ssl_ctx = make_ssl(config)
     core = RelayCore(config, pool)
     setattr(ssl_ctx, REFUSALS_ATTR, core.tls_refusals)  # noqa: B010 - an attribute SSLContext lacks
+    legacy = await _start_legacy(core, config)
     app = build_app(core, config)
     runner = HeaderDeadlineRunner(app, header_timeout=config.client_timeout, auto_decompress=False, access_log=None,
                                   keepalive_timeout=KEEPALIVE, handle_signals=False, shutdown_timeout=5.0)
@@ -163,6 +164,8 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         t0 = loop.time()
         core.begin_stop()
         # still accepting: results of commands already running may come on a new connection
+        if legacy is not None:
+            await legacy.stop()
         await core.drain()
         listener.close()
         if front is not None:
@@ -185,6 +188,17 @@ async def run(config: RelayConfig, pool: Pool | None, ready: asyncio.Future[Any]
         if pool is not None:
             pool.close()
         log.info("relay stopped in %.2f s", loop.time() - t0)
+
+
+async def _start_legacy(core: RelayCore, config: RelayConfig) -> Any:
+    """The 2005 JobMon daemon's wake-up server, when ``[legacy] enabled = true`` (relay/legacy_hub.py)."""
+    if not config.legacy.enabled:
+        return None
+    from relay.legacy_hub import LegacyHub
+
+    hub = LegacyHub(core, config.legacy)
+    await hub.start()
+    return hub
 
 
 def serve(config: RelayConfig, pool: Pool | None, on_ready: Callable[[str], None] | None = None) -> None:

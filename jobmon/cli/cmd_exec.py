@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from jobmon import routing
 from jobmon.cli.common import Context
 from jobmon.client import binary
 from jobmon.errors import UsageError
 from jobmon.jobid import JobId
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def remote_exit(result: dict[str, Any]) -> int:
@@ -45,10 +48,12 @@ def run(ctx: Context) -> int:
             print(f"jobmon: command timed out in {job}", file=sys.stderr)
         return remote_exit(res)
     show = ctx.args.progress if getattr(ctx.args, "progress", None) is not None else ctx.err.isatty()
-    progress = routing.Progress(ctx.err) if show else None
+    from jobmon import fanout
+
+    progress = fanout.Progress(ctx.err) if show else None
     all_ok = True
     count = 0
-    for batch in routing.fan_out(relays, {"cluster": job.cluster}, argv, options, progress):
+    for batch in fanout.fan_out(relays, {"cluster": job.cluster}, argv, options, progress):
         lines = []
         for jid, fres, err in batch:
             count += 1

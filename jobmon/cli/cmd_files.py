@@ -6,26 +6,23 @@ import stat
 import time
 
 from jobmon import routing
-from jobmon.cli.common import Context, fmt_duration, parse_job
+from jobmon.cli.common import Context, fmt_duration, parse_job, plain_table
+
+PS_COLUMNS = ("PID", "PPID", "S", "%CPU", "RSS", "ELAPSED", "COMMAND")
 
 
 def run_ps(ctx: Context) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     job = parse_job(ctx.args.job)
     res = routing.on_job_relay(routing.relays_for(ctx), str(job), lambda c: c.call("jobmon.ps", str(job)))
-    procs = list(res.get("processes", []))
-    t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("PID", "PPID", "S", "%CPU", "RSS", "ELAPSED", "COMMAND"):
-        t.add_column(col, justify="right" if col in ("PID", "PPID", "%CPU", "RSS") else "left")
-    for p in procs:
+    rows = []
+    for p in res.get("processes", []):
         rss = p.get("rss_kb")
-        t.add_row(str(p.get("pid")), str(p.get("ppid")), str(p.get("state", "")),
-                  f"{float(p.get('cpu_percent', 0)):.1f}",
-                  f"{int(rss) // 1024}M" if isinstance(rss, (int, float)) and rss >= 10240 else f"{rss}K",
-                  fmt_duration(p.get("elapsed")), str(p.get("cmdline", "")))
-    Console(file=ctx.out).print(t)
+        rows.append((str(p.get("pid")), str(p.get("ppid")), str(p.get("state", "")),
+                     f"{float(p.get('cpu_percent', 0)):.1f}",
+                     f"{int(rss) // 1024}M" if isinstance(rss, (int, float)) and rss >= 10240 else f"{rss}K",
+                     fmt_duration(p.get("elapsed")), str(p.get("cmdline", ""))))
+    for line in plain_table(PS_COLUMNS, rows, right=("PID", "PPID", "%CPU", "RSS"), out=ctx.out):
+        ctx.print(line)
     return 0
 
 

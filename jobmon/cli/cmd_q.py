@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from jobmon import routing
 from jobmon.cli.common import Context, cluster_jobs, exit_text, fmt_duration, fmt_time
 from jobmon.errors import JobmonError
 from jobmon.jobid import JobId
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENDED = ("finished", "removed")
 
@@ -33,6 +36,8 @@ def _progress(job: Mapping[str, Any]) -> str:
         return f"{done:,.0f}/{total:,.0f} ({100 * done / total:.0f}%)"
     if isinstance(done, (int, float)):
         return f"{done:,.0f}"
+    if not p and job.get("daemon") == "legacy":
+        return "legacy daemon"   # the 2005 JobMon daemon reports no progress
     return str(p.get("text", ""))[:30]
 
 
@@ -148,6 +153,8 @@ def status_lines(job: Mapping[str, Any]) -> list[str]:
     for key, label in (("owner", "owner"), ("owner_dn", "owner DN"), ("host", "host")):
         if job.get(key):
             lines.append(f"{label + ':':<11} {job[key]}")
+    if job.get("daemon") == "legacy":
+        lines.append("daemon:     2005 JobMon daemon (legacy: runs ls, cat, tail, head, du, ps only)")
     if job.get("submitted"):  # absent while the job's monitor answers for it (docs/PROTOCOL.md)
         lines.append(f"submitted:  {fmt_time(job.get('submitted'))}")
     if job.get("started"):

@@ -1,38 +1,56 @@
-"""What every command shares: the context (settings, a lazy client), output, fan-out."""
+"""What every command shares: the context (settings, a lazy client), output, fan-out.
+
+Imported by every command, so it imports only what the quick commands need
+(docs/PERFORMANCE.md, "CLI latency"); ``json`` and the fault table load when used.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from collections.abc import Iterator, Mapping, Sequence
 
 from jobmon.client import Client, binary
 from jobmon.errors import JobmonError
 from jobmon.jobid import JobId
 from jobmon.settings import Settings
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any, TextIO
 
-@dataclass
+
 class Context:
-    settings: Settings
-    args: argparse.Namespace
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
-    _client: Client | None = None
+    """One command's settings, arguments, output streams and its one client.
+
+    The client (and with it the credentials, the TLS context and the
+    connection) is made on first use and then kept: every call of the command
+    rides on one TLS connection. ``client(timeout=S)`` sets the timeout of the
+    calls that follow.
+    """
+
+    def __init__(self, settings: Settings, args: argparse.Namespace, out: TextIO | None = None,
+                 err: TextIO | None = None) -> None:
+        self.settings = settings
+        self.args = args
+        self.out: TextIO = sys.stdout if out is None else out
+        self.err: TextIO = sys.stderr if err is None else err
+        self._client: Client | None = None
 
     def client(self, timeout: float | None = None) -> Client:
-        if self._client is None or timeout is not None:
+        if self._client is None:
             kw: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
             self._client = Client.from_settings(self.settings, **kw)
+        elif timeout is not None:
+            self._client.timeout = timeout
         return self._client
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
     def json(self, value: Any) -> None:
+        import json
+
         print(json.dumps(value, indent=2, sort_keys=True, default=_json_default), file=self.out)
 
 
@@ -72,6 +90,36 @@ def fan_out(ctx: Context, job: JobId, argv: list[str], options: Mapping[str, Any
             yield jid, None, error_for_fault(int(entry["fault"]), str(entry.get("message", "")))
         else:
             yield jid, dict(entry.get("result", {})), None
+
+
+def plain_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: tuple[str, ...] = (),
+                out: Any = None) -> list[str]:
+    """Lines of a table as ``rich.table.Table(box=None, pad_edge=False)`` draws it: columns two
+    spaces apart, ``right`` ones right-aligned, header bold on a terminal; the last column is
+    never padded or wrapped. For the quick commands, which do not import rich (~40 ms)."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        parts = []
+        for i, (h, cell) in enumerate(zip(headers, cells)):
+            last = i == len(headers) - 1
+            if h in right:
+                parts.append(cell.rjust(widths[i]))
+            else:
+                parts.append(cell if last else cell.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    head = line(headers)
+    if out is not None and _bold_ok(out):
+        head = f"\x1b[1m{head}\x1b[0m"
+    return [head] + [line(r) for r in rows]
+
+
+def _bold_ok(out: Any) -> bool:
+    import os
+
+    tty = hasattr(out, "isatty") and out.isatty()
+    return bool(tty) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def fmt_time(value: Any) -> str:

@@ -3,18 +3,27 @@
 main() catches only ``JobmonError``: it prints ``jobmon: <message>`` on stderr
 and returns the error's exit code (table in jobmon/errors.py and docs/CLI.md).
 ``-v`` shows debug logs and tracebacks; Ctrl-C exits 130.
+
+A look inside a job should feel instant (docs/PERFORMANCE.md, "CLI latency"),
+so this module imports almost nothing itself: a command's module is imported
+when it runs; the plain command lines of the QUICK commands are parsed without
+argparse (jobmon/cli/quickparse.py), other lines with just the named command's
+sub-parser when the command is plain to see (:func:`_command_of`), else with
+the whole parser (jobmon/cli/parser.py); the QUICK commands configure
+``logging`` only with ``-v`` and end through :func:`console`'s fast exit.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
 import sys
-import traceback
 from collections.abc import Sequence
 
-from jobmon.errors import JobmonError, UsageError
+from jobmon.cli.quickparse import GLOBAL_VALUE_OPTIONS
+from jobmon.errors import JobmonError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 # command name -> module (jobmon.cli.cmd_<module>) and function
 COMMANDS = {
@@ -35,127 +44,56 @@ COMMANDS = {
     "web": ("cmd_misc", "run_web"),
     "demo": ("cmd_misc", "run_demo"),
 }
+#: the look-inside commands: they set up ``logging`` (an ~8 ms import) only with -v,
+#: and nothing on their path logs otherwise
+QUICK = frozenset({"exec", "tail", "ps", "ls", "status"})
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}", hint=f"see `{self.prog} --help`")
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argparse parser of the whole command line, or of the command ``only`` (jobmon/cli/parser.py)."""
+    from jobmon.cli import parser
+
+    return parser.build_parser(only)
 
 
-def _global_options(with_config: bool) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("global options")
-    S = argparse.SUPPRESS
-    g.add_argument("--relay", metavar="URL", default=S, help="relay URL (else JOBMON_RELAY_URL, else the local relay)")
-    g.add_argument("--state-dir", metavar="DIR", dest="state_dir", default=S,
-                   help="state directory (else JOBMON_STATE_DIR, else ~/.jobmon)")
-    g.add_argument("--cert", metavar="FILE", default=S, help="client certificate (PEM)")
-    g.add_argument("--key", metavar="FILE", default=S, help="key of --cert")
-    g.add_argument("--proxy", metavar="FILE", default=S, help="grid proxy file (else X509_USER_PROXY, /tmp/x509up_u<uid>)")
-    g.add_argument("--ca-dir", metavar="DIR", dest="ca_dir", default=S, help="trusted CA directory (else X509_CERT_DIR)")
-    g.add_argument("--ca-file", metavar="FILE", dest="ca_file", default=S, help="trusted CA bundle (PEM)")
-    if with_config:
-        g.add_argument("--config", metavar="FILE", default=S, help="CLI config file (else ~/.jobmon/config.toml)")
-    g.add_argument("-v", "--verbose", action="count", default=S, help="debug logs and tracebacks")
-    return p
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _global_options(with_config=True)
-    no_config = _global_options(with_config=False)
-    parser = _Parser(prog="jobmon", parents=[common],
-                     description="Look inside running HTCondor jobs (see docs/CLI.md).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    def cmd(name: str, help: str, parents: list[argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help, parents=parents or [common])  # type: ignore[arg-type]
-
-    p = cmd("relay", "run the relay (with the embedded local pool by default)", [no_config])
-    p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (port 0: any free port)")
-    p.add_argument("--pool", choices=("local", "condor"), help="pool to run jobs in (default local)")
-    p.add_argument("--slots", type=int, metavar="N", help="local pool slots (default: CPU count)")
-    p.add_argument("--config", dest="relay_config", metavar="FILE", help="relay config file (TOML)")
-    p.add_argument("--submit-root", action="append", dest="submit_roots", metavar="DIR",
-                   help="a directory jobs may be submitted from (repeatable; default: your home)")
-
-    p = cmd("submit", "submit an HTCondor submit file with the JobMon wrapper injected")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--pool", choices=("local", "condor"), help="where to submit (default local)")
-    p.add_argument("--dry-run", action="store_true", help="print the rewritten description, submit nothing")
-
-    p = cmd("q", "list your jobs")
-    p.add_argument("job", nargs="?", metavar="CLUSTER", help="only this cluster")
-    p.add_argument("--all", action="store_true", help="everyone's jobs (admins)")
-    p.add_argument("--constraint", metavar="EXPR", help="ClassAd expression, as condor_q")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--watch", action="store_true", help="refresh until the jobs end or Ctrl-C")
-
-    p = cmd("status", "status of one job (or every job of a cluster)")
-    p.add_argument("job", metavar="JOB")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--watch", action="store_true", help="live progress until the job ends or Ctrl-C")
-
-    p = cmd("exec", "run a command in a job's sandbox (or in every job of a cluster)")
-    p.add_argument("job", metavar="JOB")
-    p.add_argument("--timeout", type=float, metavar="S", help="seconds before the command is killed")
-    p.add_argument("--shell", action="store_true", help="run CMD through /bin/sh -c (if the site allows)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="a cluster's progress line on stderr (default: when stderr is a terminal)")
-    p.add_argument("argv", nargs="*", metavar="-- CMD [ARGS...]",
-                   help="the command; everything after -- is passed on untouched")
-
-    p = cmd("tail", "print (and follow) a file of a job; default the payload's stdout")
-    p.add_argument("-f", "--follow", action="store_true", help="follow until the job ends or Ctrl-C")
-    p.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="last N lines (default 10)")
-    p.add_argument("job", metavar="JOB")
-    p.add_argument("path", nargs="?", default="@stdout", metavar="PATH",
-                   help="sandbox path, @stdout or @stderr (default @stdout)")
-
-    p = cmd("ps", "process tree of a job")
-    p.add_argument("job", metavar="JOB")
-    p = cmd("ls", "list a directory of a job's sandbox")
-    p.add_argument("job", metavar="JOB")
-    p.add_argument("path", nargs="?", default=".", metavar="PATH")
-
-    p = cmd("rm", "remove a job (or every job of a cluster)")
-    p.add_argument("job", metavar="JOB")
-    p.add_argument("--reason", default="via jobmon rm", help="recorded as RemoveReason")
-
-    p = cmd("nodes", "list execute nodes; drain, undrain, turn off or on (admins); how to add one")
-    p.add_argument("action", nargs="?", default="list",
-                   choices=("list", "drain", "undrain", "off", "on", "add"))
-    p.add_argument("node", nargs="?", metavar="NODE")
-    p.add_argument("--json", action="store_true")
-
-    p = cmd("audit", "the audit log (admins)")
-    p.add_argument("--job", metavar="J")
-    p.add_argument("--user", metavar="DN")
-    p.add_argument("--since", metavar="T", help="epoch seconds, ISO time, or an age such as 2h / 30m / 1d")
-    p.add_argument("--json", action="store_true")
-
-    p = cmd("template", "submit templates with the wrapper injected")
-    p.add_argument("action", choices=("list", "render"))
-    p.add_argument("name", nargs="?", metavar="NAME")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="values")
-    p.add_argument("--credential", action="store_true",
-                   help="ask the relay for a per-job credential (and its CA when jobs need it) and fill them in")
-
-    cmd("wrapper-path", "print where the wrapper zipapp is")
-    cmd("whoami", "the DN the relay sees for you")
-    cmd("web", "print a one-time login link for the web pages")
-    cmd("demo", "run the whole story on this machine in under a minute")
-    return parser
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, when that is certain before parsing: only exact global
+    options (no abbreviations, no ``-h``) precede it. Parsing with just that command's
+    sub-parser then gives the same result as the whole parser, and building the other
+    fifteen costs ~15 ms (argparse looks up translations for every option)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in GLOBAL_VALUE_OPTIONS:
+            i += 2
+        elif a.startswith("--") and a.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in a:
+            i += 1
+        elif a == "--verbose" or (len(a) > 1 and a[0] == "-" and set(a[1:]) == {"v"}):
+            i += 1
+        elif not a.startswith("-"):
+            return a if a in COMMANDS else None
+        else:
+            return None
+    return None
 
 
 def _legacy(argv: Sequence[str]) -> bool:
     return any(a == "--serverURL" or a.startswith("--serverURL=") for a in argv)
 
 
+def _setup_logging(verbose: int) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=LOG_FORMAT,
+                        stream=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = sum(1 for a in argv if a in ("-v", "--verbose") or (a.startswith("-v") and set(a[1:]) == {"v"}))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if verbose:
+        _setup_logging(verbose)
     try:
         if _legacy(argv):
             from jobmon.cli import cmd_legacy
@@ -164,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(argv)
     except JobmonError as exc:
         if verbose:
+            import traceback
+
             traceback.print_exc()
         print(f"jobmon: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -175,33 +115,67 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    from jobmon.cli.common import Context
-    from jobmon.settings import load_settings
-
-    parser = build_parser()
     # Everything after the first "--" is the remote command, never our options:
     # `jobmon exec JOB --shell -- CMD` and `jobmon exec JOB -- CMD --shell` both mean what they say.
     command: list[str] | None = None
     if "--" in argv:
         cut = argv.index("--")
         argv, command = argv[:cut], argv[cut + 1:]
-    args = parser.parse_args(argv)
-    if command is not None:
-        if args.command != "exec":
+    from jobmon.cli import quickparse
+
+    args: argparse.Namespace | None = quickparse.parse(argv)  # type: ignore[assignment]
+    if args is None or (command is not None and args.command != "exec"):
+        parser = build_parser(only=_command_of(argv))
+        args = parser.parse_args(argv)
+        if command is not None and args.command != "exec":
             parser.error("'--' is only used by 'jobmon exec JOB -- CMD [ARGS...]'")
+    if command is not None:
         args.argv = list(args.argv) + command
     if not args.command:
-        parser.print_help()
+        build_parser().print_help()
         return 2
     flags = {k: getattr(args, k, None) for k in
              ("relay", "state_dir", "cert", "key", "proxy", "ca_dir", "ca_file", "config", "verbose")}
     if args.command in ("submit", "relay"):
         flags["pool"] = getattr(args, "pool", None)
+    if not flags["verbose"] and args.command not in QUICK:
+        _setup_logging(0)  # (with -v, main() has set it up)
+    from importlib import import_module
+
+    from jobmon.cli.common import Context
+    from jobmon.settings import load_settings
+
     settings = load_settings(flags)
     module, func = COMMANDS[args.command]
-    mod = importlib.import_module(f"jobmon.cli.{module}")
+    mod = import_module(f"jobmon.cli.{module}")
     return int(getattr(mod, func)(Context(settings, args)))
 
 
+def console() -> None:
+    """The ``jobmon`` program (the console script, ``python -m jobmon.cli.main``): main(), exit.
+
+    After a QUICK command (or the seed's form) the process ends with ``os._exit`` once
+    stdout and stderr are flushed: the interpreter's clean-up and OpenSSL's at-exit
+    handler cost ~8 ms (docs/PERFORMANCE.md) and have nothing to do, as such a command
+    keeps no state and the kernel closes its connection as ``close()`` would. Every
+    other command, one that left a thread running, and a flush that fails exit the
+    ordinary way.
+    """
+    argv = sys.argv[1:]
+    code = main(argv)
+    quick = _legacy(argv) or _command_of(argv[:argv.index("--")] if "--" in argv else argv) in QUICK
+    threading = sys.modules.get("threading")
+    if quick and (threading is None or threading.active_count() == 1):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            sys.exit(code)
+        import os
+
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -63,7 +63,17 @@ def job_user(name: str | None = None) -> JobUser | None:
     """The account jobs run as: ``name`` (default ``nobody``) when we are root, else None (ourselves)."""
     if os.geteuid() != 0:
         return None
-    entry = pwd.getpwnam(name or DEFAULT_JOB_USER)
+    try:
+        entry = pwd.getpwnam(name or DEFAULT_JOB_USER)
+    except KeyError:
+        from jobmon.errors import ConfigError
+
+        raise ConfigError(f"the local pool runs root's jobs as {name or DEFAULT_JOB_USER!r}, and there is no such user",
+                          hint="run the relay as a normal user") from None
+    if entry.pw_uid == 0:
+        from jobmon.errors import ConfigError
+
+        raise ConfigError(f"the local pool will not run jobs as root ({entry.pw_name})")
     return JobUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 

@@ -95,3 +95,15 @@ def test_as_root_the_job_runs_as_the_job_user_without_our_groups(shared_dir: Pat
     uid, gid, groups, umask = out.read_text().split()
     assert (int(uid), int(gid), groups) == (NOBODY.pw_uid, NOBODY.pw_gid, str(NOBODY.pw_gid))
     assert umask == "0022"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user (CI runs as root)")
+def test_job_user_must_exist_and_not_be_root() -> None:
+    from jobmon.errors import ConfigError
+    from jobmon.pools.local_exec import job_user
+
+    assert job_user().name == "nobody"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="no such user"):
+        job_user("no-such-user-here")
+    with pytest.raises(ConfigError, match="not run jobs as root"):
+        job_user("root")

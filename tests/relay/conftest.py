@@ -229,7 +229,7 @@ class SimDaemon:
         reply = rpc.jobmon.register({"job": self.job, "host": "node01.example.org", "sandbox": "/scratch/x",
                                      "pid": 4242, "wrapper_pid": 4241, "wrapper_version": "test",
                                      "start_time": 1763700000.0, "argv": ["payload", "--n", "3"],
-                                     "user": "alice", "python": "3.11", "capabilities": ["exec", "read"]})
+                                     "user": "alice", "python": "3.11", "capabilities": ["exec", "read", "watch"]})
         self.session = reply["session"]
         self.registered.set()
 

@@ -197,3 +197,21 @@ def test_a_requeued_job_is_not_ended_by_its_earlier_runs_final_report(condor_fix
     first.final = {"exit_code": 0, "end_time": float(running_again["JobCurrentStartDate"]) + 60}
     st = job_struct(running_again, first, False)
     assert st["state"] == "finished" and st["exit_code"] == 0
+
+
+def test_progress_shown_is_the_newer_of_the_daemons_and_chirps() -> None:
+    """The wrapper's Chirp attributes (in the ad, minutes late) and its own reports: the newer wins."""
+    import classad2
+
+    from relay.jobs import job_struct
+    from relay.registry import Daemon
+
+    ad = classad2.ClassAd({"ClusterId": 5, "ProcId": 0, "JobStatus": 2, "JobCurrentStartDate": 100,
+                           "ChirpJobMonEventsDone": 40.0, "ChirpJobMonEventsTotal": 100.0,
+                           "ChirpJobMonUpdated": 1000.0})
+    assert job_struct(ad, None, False)["progress"] == {"done": 40.0, "total": 100.0, "updated": 1000.0}
+    d = Daemon(job="5.0", session="s", dn="/CN=a", kind="credential", info={})
+    d.status["progress"] = {"done": 55.0, "total": 100.0, "updated": 1200.0}
+    assert job_struct(ad, d, True)["progress"]["done"] == 55.0        # the live report is newer
+    d.status["progress"] = {"done": 30.0, "total": 100.0, "updated": 900.0}
+    assert job_struct(ad, d, False)["progress"]["done"] == 40.0       # the ad is newer (daemon gone)

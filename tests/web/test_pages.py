@@ -414,3 +414,22 @@ def test_keep_known_fills_only_missing_ad_fields_of_the_same_job() -> None:
     assert merged["cmd"] == "/bin/sleep" and merged["iwd"] == "/w" and merged["submitted"] == 10.0
     assert merged["state"] == "held" and merged["host"] is None  # live fields come from the update
     assert keep_known({"id": "2.0"}, before) == {"id": "2.0"}
+
+
+def test_pages_say_when_a_jobs_daemon_cannot_verify_the_relay(env: Any) -> None:
+    """The relay saw TLS handshakes from the job's execute host refused with 'unknown ca': the job
+    list and the job page say why the monitor is missing (issue 9)."""
+    async def main() -> None:
+        async with env.serve() as w:
+            job = await _submit(w, env, env.alice)
+            await env.wait_for(lambda: status_of(env, job) == 2, what="running")
+            alice = await w.login(env.alice)
+            _, before = await w.get("/", cookie=alice)
+            assert "cannot verify the relay" not in before
+            w.core.tls_refusals.record("127.0.0.1", "TLSV1_ALERT_UNKNOWN_CA")
+            for path in ("/", f"/jobs/{job}"):
+                status, text = await w.get(path, cookie=alice)
+                assert status == 200 and "daemon cannot verify the relay&#39;s certificate" in text, path
+                assert "unknown ca" in text
+
+    asyncio.run(main())

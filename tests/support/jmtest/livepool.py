@@ -332,18 +332,6 @@ def jobmon_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "jobmon.cli.main"]
 
 
-def relay_has_submit_root() -> bool:
-    """Whether this ``jobmon relay`` takes ``--submit-root DIR``."""
-    from jobmon.cli.main import build_parser
-
-    parser = build_parser()
-    for action in parser._actions:  # the sub-command table
-        choices = getattr(action, "choices", None)
-        if isinstance(choices, dict) and "relay" in choices:
-            return "--submit-root" in choices["relay"].format_help()
-    return False
-
-
 def user_env(state_dir: Path, config_file: Path, pool: str) -> dict[str, str]:
     """The environment of the user's commands: theirs, without grid credentials, other relays
     or a personal jobmon config leaking in, with the session's own state directory."""
@@ -393,13 +381,8 @@ class LiveSession:
 
     # -- the relay ------------------------------------------------------------
     def start_relay(self, timeout: float = 60.0) -> str:
-        cmd = [*jobmon_command(), "relay", "--pool", self.pool, "--listen", "127.0.0.1:0"]
-        if relay_has_submit_root():
-            cmd += ["--submit-root", str(self.workdir)]
-        else:  # an older jobmon: the same through the relay's config file
-            cfg = self.workdir / "relay.toml"
-            cfg.write_text(f"submit_roots = [{json.dumps(str(self.workdir))}]\n")
-            cmd += ["--config", str(cfg)]
+        cmd = [*jobmon_command(), "relay", "--pool", self.pool, "--listen", "127.0.0.1:0",
+               "--submit-root", str(self.workdir)]
         if self.pool == "local":
             cmd += ["--slots", str(self.slots)]
         self.relay_command = cmd
