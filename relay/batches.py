@@ -12,6 +12,9 @@ from typing import Any
 from relay.faults import Fault, RelayFault
 
 KEEP_DONE = 600.0  # seconds a finished batch stays readable
+#: workers started per turn of the event loop: between turns the loop reads what came in, so
+#: the first results are taken (and a waiting batchResults answered) while the rest start
+RAMP = 16
 
 
 @dataclass
@@ -77,7 +80,15 @@ class Batches:
                     batch.add({"job": job, "fault": f.code, "message": f.message})
 
         loop = asyncio.get_running_loop()
-        batch.tasks = [loop.create_task(worker()) for _ in range(min(self.concurrency, len(jobs)))]
+        wanted = min(self.concurrency, len(jobs))
+
+        def start_some() -> None:
+            for _ in range(min(RAMP, wanted - len(batch.tasks))):
+                batch.tasks.append(loop.create_task(worker()))
+            if len(batch.tasks) < wanted:
+                loop.call_soon(start_some)
+
+        start_some()
         return batch
 
     def get(self, batch_id: str, dn: str, admin: bool) -> Batch:
