@@ -24,6 +24,7 @@ import os
 import random
 import resource
 import select
+import shutil
 import signal
 import statistics
 import subprocess
@@ -162,6 +163,7 @@ class Bench:
                     p.wait(60)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     async def wait_answering(self, session: aiohttp.ClientSession) -> float:
         t0 = time.perf_counter()

@@ -108,6 +108,7 @@ def test_bad_credential_files_are_named_in_one_clear_message(pki, tmp_path: Path
 
 def test_unreadable_key_is_named(pki) -> None:
     """Root reads any file, so as root the check runs without the capabilities that allow it."""
+    import shutil
     import subprocess
     import sys
     import tempfile
@@ -132,8 +133,11 @@ def test_unreadable_key_is_named(pki) -> None:
     if os.geteuid() == 0:
         caps = "-dac_override,-dac_read_search"
         prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
-    res = subprocess.run(prefix + [sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=d)
+    try:
+        res = subprocess.run(prefix + [sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, cwd=d)
+    finally:
+        shutil.rmtree(d)
     assert "Permission denied" in res.stdout and "key.pem" in res.stdout, res.stdout + res.stderr
 
 
