@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.tlsio import _CLOSED, _CLOSING, _OPEN, TLSTransport, log
+from relay.tlsio import _CLOSED, _CLOSING, TLSTransport
 
 
 class PlainTransport(TLSTransport):
@@ -20,14 +20,7 @@ class PlainTransport(TLSTransport):
     __slots__ = ()
 
     def _handshake(self) -> None:
-        self._state = _OPEN
-        self._want(True, False)
-        try:
-            self._protocol = self._l.factory()
-            self._protocol.connection_made(self)
-        except Exception:  # noqa: BLE001 - a protocol bug costs this connection only
-            log.exception("connection set-up failed for %s", self._peer)
-            self._close_now()
+        self._opened()  # no TLS: ready at once
 
     def _pending(self) -> int:
         return 0

@@ -162,6 +162,10 @@ class TLSTransport(transports._FlowControlMixin):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._opened()
+
+    def _opened(self) -> None:
+        """The connection is ready for bytes: make its protocol."""
         self._state = _OPEN
         self._want(True, False)
         try:
