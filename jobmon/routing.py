@@ -18,13 +18,17 @@ schedd, and follows the jobs to theirs:
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
 
 from jobmon.client import Client, split_url
 from jobmon.errors import JobmonError, RemoteFault
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a quick command ~5 ms to import (docs/PERFORMANCE.md, "CLI latency")
+    from collections.abc import Callable, Mapping
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
 JOB_NOT_CONNECTED = 501
 
 

@@ -21,7 +21,8 @@ from jobmon.errors import UsageError
 #: never on the way of exec/tail/ps/ls/status: the HTCondor bindings, the web and template
 #: stack, rich, cryptography (no certificate is made), and the stdlib's HTTP/mail stack
 FORBIDDEN = ("htcondor2", "htcondor", "classad2", "classad", "jinja2", "aiohttp", "rich", "cryptography",
-             "OpenSSL", "http.client", "xmlrpc.client", "email", "dataclasses", "relay", "jobmon.pki")
+             "OpenSSL", "http.client", "xmlrpc.client", "email", "dataclasses", "relay", "jobmon.pki",
+             "typing", "json", "threading", "jobmon.fanout")
 
 
 def imported_by(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
