@@ -131,7 +131,7 @@ class Bench:
         self.relay = start_relay(self.state, slots=2, extra_args=["--pool", "local"], env=self.env)
         (self.work / "payload.py").write_text(PAYLOAD)
         (self.work / "payload.py").chmod(0o755)
-        (self.work / "job.sub").write_text(textwrap.dedent(f"""\
+        (self.work / "job.sub").write_text(textwrap.dedent("""\
             executable = payload.py
             arguments = go stop
             output = out.txt
