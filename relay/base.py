@@ -34,6 +34,7 @@ from relay.limits import JobConcurrency, RateLimiter
 from relay.ownership import Ownership
 from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
+from relay.single_flight import SingleFlight
 from relay.statedir import secure_state_dir
 from relay.tls_refusals import HandshakeRefusals, problem_text, sinful_host
 from relay.watcher import EndWatcher
@@ -42,6 +43,8 @@ from relay.watching import PUSH_INTERVAL, Watchers
 log = logging.getLogger("relay.core")
 
 JobEndCallback = Callable[[dict[str, Any]], Any]
+#: pool calls that only read: identical ones at the same time are made once
+SHARED_READS = frozenset({"query", "history", "nodes"})
 STOP_GRACE = 5.0  # seconds a stopping relay waits for commands already running and their callers
 
 
@@ -62,6 +65,7 @@ class CoreBase:
         self.rate = RateLimiter(config.rate_per_second, config.rate_burst)
         self.concurrency = JobConcurrency(config.max_commands_per_job)
         self.batches = Batches(config.fanout_concurrency)
+        self.pool_reads = SingleFlight()
         self.version = __version__
         self.web_login_hook: Callable[[str], tuple[str, float]] | None = None
         #: ``callable(submit, caller_dn, iwd) -> submit``: wraps relay submissions (server.py sets it)
@@ -241,8 +245,17 @@ class CoreBase:
 
     # -- pool access ---------------------------------------------------
     async def pool_call(self, what: str, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Every call into the pool; identical reads at the same time are one call (single_flight.py)."""
         if self.pool is None:
             raise RelayFault(Fault.POOL_ERROR, "this relay has no pool configured")
+        if what in SHARED_READS and not kw:
+            return await self.pool_reads.run((what, func, args), lambda: self._pool_thread(what, func, *args))
+        try:
+            return await self._pool_thread(what, func, *args, **kw)
+        finally:
+            self.pool_reads.forget()  # a change: reads from now on must see it
+
+    async def _pool_thread(self, what: str, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         try:
             return await asyncio.to_thread(func, *args, **kw)
         except SubmitFileError as exc:
