@@ -10,7 +10,11 @@ plus ``c.dn`` and ``c.cred`` (the ``jobmon.pki.Credential``).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,21 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from jobmon import pki as P
+
+
+def _session_tmpdir() -> None:
+    """Everything the suite makes in the temp dir (pytest's tmp_path, the local pools' execute
+    directories with their jobs' scratch, relays' files) goes into one directory, removed when
+    the run ends: a run leaves nothing behind in /tmp. It is 0755 because the local pool runs
+    root's jobs as nobody, who must reach their scratch directory (as on an execute node)."""
+    base = tempfile.mkdtemp(prefix="jobmon-tests-")
+    os.chmod(base, 0o755)
+    os.environ["TMPDIR"] = base          # subprocesses (relays, CLIs, wrappers) too
+    tempfile.tempdir = base
+    atexit.register(shutil.rmtree, base, True)
+
+
+_session_tmpdir()
 
 
 @dataclass(frozen=True)
