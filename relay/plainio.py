@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay.tlsio import _CLOSED, _CLOSING, TLSTransport
+from relay.tlsio import _CLOSED, TLSTransport
 
 
 class PlainTransport(TLSTransport):
@@ -24,34 +24,6 @@ class PlainTransport(TLSTransport):
 
     def _pending(self) -> int:
         return 0
-
-    def _flush(self) -> None:
-        sock = self._sock
-        while True:
-            if self._cur is None:
-                if not self._out:
-                    break
-                self._cur = b"".join(self._out)
-                self._out = None
-            try:
-                n = sock.send(self._cur)
-            except (BlockingIOError, InterruptedError):
-                self._want(self._r, True)
-                return
-            except OSError as exc:
-                self._fatal(exc)
-                return
-            if n < len(self._cur):  # a plain socket takes part of it: the rest when writable
-                self._cur = self._cur[n:]
-                self._want(self._r, True)
-                return
-            self._cur = None
-        self._size = 0
-        if self._w:
-            self._want(self._r, False)
-        self._maybe_resume_protocol()  # type: ignore[attr-defined]
-        if self._state == _CLOSING:
-            self._finish()
 
     def _finish(self) -> None:
         self._close_now()

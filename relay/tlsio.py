@@ -263,12 +263,16 @@ class TLSTransport(transports._FlowControlMixin):
                 self._cur = b"".join(self._out)
                 self._out = None
             try:
-                sock.send(self._cur)
-            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                n = sock.send(self._cur)
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError, InterruptedError):
                 self._want(self._r, True)
                 return
             except OSError as exc:
                 self._fatal(exc)
+                return
+            if n < len(self._cur):  # a plain socket (plainio.py) may take part of it: the rest when writable
+                self._cur = self._cur[n:]
+                self._want(self._r, True)
                 return
             self._cur = None
         self._size = 0

@@ -100,3 +100,18 @@ def test_a_proxy_path_is_followed_by_signature_not_by_name(pki: Any) -> None:
     assert info.value.code == 303
     path = verified_path(proxy.cert, [impostor.cert, pki.alice.cred.cert])
     assert path[-1] == pki.alice.cred.cert
+
+
+def test_a_large_answer_reaches_a_slow_reader_whole(relay_factory: Any, tmp_path: Path) -> None:
+    """An answer bigger than the socket's buffer goes out in parts as the reader drains it."""
+    import time
+
+    sock = str(tmp_path / "relay.sock")
+    relay_factory(front_socket=sock)
+    text = "0123456789abcdef" * 50_000          # 800 KB: several socket buffers' worth
+    conn = UnixHTTP(sock)
+    conn.request("POST", "/clarens", xmlrpc.client.dumps((text,), "echo.echo"), {"Content-Type": "text/xml"})
+    time.sleep(0.5)                            # the relay fills the buffer and waits for room
+    resp = conn.getresponse()
+    assert xmlrpc.client.loads(resp.read())[0][0] == [text]   # echo.echo answers its arguments
+    conn.close()
