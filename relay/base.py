@@ -36,6 +36,7 @@ from relay.registry import Daemon, Registry
 from relay.sessions import CookieSessions, OneTimeTokens, SessionStore
 from relay.single_flight import SingleFlight
 from relay.statedir import secure_state_dir
+from relay.subscription import Subscription
 from relay.tls_refusals import HandshakeRefusals, problem_text, sinful_host
 from relay.watcher import EndWatcher
 from relay.watching import PUSH_INTERVAL, Watchers
@@ -362,30 +363,6 @@ class CoreBase:
 
     def state_dir(self) -> Path:
         return self.config.state_path
-
-
-class Subscription:
-    """An async iterator of job structs, registered with the core while open."""
-
-    def __init__(self, registry: set[asyncio.Queue[dict[str, Any]]], maxsize: int) -> None:
-        self._registry = registry
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=maxsize)
-        registry.add(self._queue)
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        if self._queue not in self._registry:
-            raise StopAsyncIteration
-        try:
-            return await self._queue.get()
-        except asyncio.CancelledError:
-            self._registry.discard(self._queue)
-            raise
-
-    async def aclose(self) -> None:
-        self._registry.discard(self._queue)
 
 
 def _parse_job(text: str) -> JobId | None:
