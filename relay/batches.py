@@ -28,6 +28,7 @@ class Batch:
     finished_at: float | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     read_at: float = field(default_factory=time.monotonic)   # last collected (or started)
+    cancelled: bool = False                                   # no more workers start
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -83,6 +84,8 @@ class Batches:
         wanted = min(self.concurrency, len(jobs))
 
         def start_some() -> None:
+            if batch.cancelled:
+                return
             for _ in range(min(RAMP, wanted - len(batch.tasks))):
                 batch.tasks.append(loop.create_task(worker()))
             if len(batch.tasks) < wanted:
@@ -106,6 +109,7 @@ class Batches:
 
     def cancel_all(self) -> None:
         for b in self._batches.values():
+            b.cancelled = True
             for t in b.tasks:
                 t.cancel()
 

@@ -44,3 +44,23 @@ def test_workers_start_a_few_per_turn_and_results_are_taken_meanwhile() -> None:
         assert sum(1 for r in results if r.get("fault") == Fault.JOB_NOT_CONNECTED) == 1
 
     asyncio.run(scenario())
+
+
+def test_a_cancelled_batch_starts_no_more_workers() -> None:
+    async def scenario() -> None:
+        started: list[str] = []
+
+        async def run(job: str) -> dict[str, Any]:
+            started.append(job)
+            await asyncio.sleep(3600)
+            return {}
+
+        batches = Batches(concurrency=64)
+        batches.start("/CN=alice", [f"8.{i}" for i in range(100)], run)
+        await asyncio.sleep(0)
+        batches.cancel_all()                   # the relay closes while workers are still starting
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(started) == RAMP
+
+    asyncio.run(scenario())
